@@ -1,0 +1,68 @@
+"""An agent that drives a sans-I/O gossip core: acts each round, answers on arrival.
+
+The round scheduler calls `on_round` once per gossip period; messages are handled as
+they arrive (a handler on the Link, no task switch per message), so request/response
+protocols such as pull or pairwise averaging finish an exchange within the round.
+Anything a peer sends that fails to decode or to fit the protocol is counted in
+`dropped_malformed`; a bug in the core crashes this agent only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swarm import wire
+from swarm.agents.base import Agent, World
+from swarm.broker.link import Link
+from swarm.gossip.core import Core, ProtocolViolation
+
+__all__ = ["GossipAgent"]
+
+
+class GossipAgent(Agent):
+    __slots__ = ("core", "round")
+
+    def __init__(self, world: World, index: int, link: Link, core: Core, **placement: Any):
+        super().__init__(world, index, link, **placement)
+        self.core = core
+        self.round = 0
+
+    def setup(self) -> None:
+        super().setup()
+        self.link.set_handler(self.on_payload)
+        self.world.rounds.add(self.index, self.on_round)
+
+    def teardown(self) -> None:
+        self.world.rounds.remove(self.index)
+
+    def on_round(self, round: int) -> None:
+        self.round = round
+        try:
+            sends = self.core.on_tick(round, self.rng)
+        except Exception as exc:  # a core bug must not take the fleet down
+            self.crash(f"{type(exc).__name__} in round {round}: {exc}")
+            return
+        if sends:
+            self.send_all(sends)
+
+    def on_payload(self, topic: str, payload: bytes) -> None:
+        world = self.world
+        try:
+            envelope = wire.decode(payload)
+        except wire.MalformedMessage:
+            world.counters.dropped_malformed += 1
+            return
+        src = world.index_of.get(envelope.src)
+        if src is None:
+            world.counters.dropped_malformed += 1
+            return
+        try:
+            sends = self.core.on_message(self.round, src, envelope.kind, envelope.body, self.rng)
+        except ProtocolViolation:
+            world.counters.dropped_malformed += 1
+            return
+        except Exception as exc:  # a core bug must not take the fleet down
+            self.crash(f"{type(exc).__name__} in {envelope.kind!r} handler: {exc}")
+            return
+        if sends:
+            self.send_all(sends)

@@ -1,0 +1,228 @@
+"""`swarm bench`: performance figures, each beside a ceiling measured in the same run.
+
+Machines are shared and noisy, so no figure here is a pass/fail threshold in the tests;
+ratios against a ceiling measured moments before on the same machine are what to track.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from swarm import clock, topics, wire
+from swarm.scenario import Scenario, from_dict
+
+__all__ = ["BENCHMARKS", "main"]
+
+Result = dict[str, Any]
+
+
+# -- embedded-throughput ---------------------------------------------------------------------
+
+
+def _gossip_scenario(count: int, rounds: int) -> Scenario:
+    return from_dict(
+        {
+            "run": {"name": "bench", "seed": 1, "rounds": rounds, "stop_when_done": False},
+            "fleet": {"count": count},
+            "gossip": {"protocol": "push-sum", "fanout": 1, "period": 1.0},
+            "network": {"topology": "complete", "latency": 0.01},
+        }
+    )
+
+
+def _fleet_throughput(count: int, rounds: int) -> tuple[float, int, float]:
+    """Delivered messages per wall second in steady state (from round 1 to the end)."""
+    from swarm.fleet import Fleet
+
+    marks: list[tuple[float, int]] = []
+
+    def on_round(row: dict[str, Any]) -> None:
+        if row["round"] >= 1:
+            marks.append((time.perf_counter(), row["delivered"]))
+
+    fleet = Fleet(_gossip_scenario(count, rounds), on_round=on_round)
+    summary = clock.run(fleet.run())
+    (t0, d0), (t1, d1) = marks[0], marks[-1]
+    return (d1 - d0) / (t1 - t0), d1 - d0, summary["wall_time"]
+
+
+async def _queue_ceiling(count: int, messages_per_round: int, rounds: int) -> float:
+    """The same envelopes through a bare asyncio.Queue per agent: encode, put, get, decode."""
+    queues: list[asyncio.Queue[bytes]] = [asyncio.Queue() for _ in range(count)]
+    received = 0
+
+    async def consume(queue: asyncio.Queue[bytes]) -> None:
+        nonlocal received
+        while True:
+            wire.decode(await queue.get())
+            received += 1
+
+    consumers = [asyncio.create_task(consume(q)) for q in queues]
+    await asyncio.sleep(0)
+    ids = [f"a{i:05d}" for i in range(count)]
+    rng = np.random.default_rng(1)
+    destinations = rng.integers(count, size=(rounds, messages_per_round)).tolist()
+    kind = "push-sum"
+    started = time.perf_counter()
+    for r, row in enumerate(destinations):
+        for i, dst in enumerate(row):
+            envelope = wire.Envelope(kind, ids[i % count], r + 1, float(r), 1, [0.5, 0.5])
+            queues[dst].put_nowait(wire.encode(envelope))
+        while received < (r + 1) * messages_per_round:
+            await asyncio.sleep(0)
+    elapsed = time.perf_counter() - started
+    for task in consumers:
+        task.cancel()
+    await asyncio.gather(*consumers, return_exceptions=True)
+    return rounds * messages_per_round / elapsed
+
+
+def bench_embedded_throughput(quick: bool = False) -> Result:
+    count, rounds = (2_000, 5) if quick else (10_000, 12)
+    import swarm.gossip.aggregation  # noqa: F401  (registers the push-sum kind)
+
+    ceiling = asyncio.run(_queue_ceiling(count, count, rounds - 1))
+    rate, delivered, wall = _fleet_throughput(count, rounds)
+    return {
+        "name": "embedded-throughput",
+        "agents": count,
+        "rounds": rounds,
+        "delivered": delivered,
+        "messages_per_s": round(rate),
+        "ceiling_messages_per_s": round(ceiling),
+        "ratio": round(rate / ceiling, 3),
+        "target_ratio": 0.5,
+        "wall_time_s": round(wall, 2),
+    }
+
+
+# -- virtual-speedup -------------------------------------------------------------------------
+
+
+def bench_virtual_speedup(quick: bool = False) -> Result:
+    from swarm.fleet import Fleet
+
+    count, seconds = (200, 600) if quick else (1_000, 3_600)
+    fleet = Fleet(_gossip_scenario(count, seconds))
+    summary = clock.run(fleet.run())
+    return {
+        "name": "virtual-speedup",
+        "agents": count,
+        "sim_time_s": summary["sim_time"],
+        "wall_time_s": round(summary["wall_time"], 2),
+        "speedup": round(summary["sim_time"] / summary["wall_time"], 1),
+        "target_speedup": 100,
+        "messages": summary["messages"]["delivered"],
+    }
+
+
+# -- agents-memory ---------------------------------------------------------------------------
+
+
+def _rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+async def _idle_agents(count: int) -> dict[str, float]:
+    from swarm.agents.base import Agent, World
+    from swarm.broker.embedded import EmbeddedBroker
+    from swarm.rounds import RoundScheduler
+
+    gc.collect()
+    before = _rss()
+    ids = [f"a{i:06d}" for i in range(count)]
+    world = World(
+        run_id="mem",
+        seed=1,
+        rounds=RoundScheduler(1.0),
+        ids=ids,
+        inbox_topics=[topics.inbox("mem", agent_id) for agent_id in ids],
+        index_of={agent_id: i for i, agent_id in enumerate(ids)},
+    )
+    broker = EmbeddedBroker()
+    agents = [Agent(world, i, broker.connect(ids[i])) for i in range(count)]
+    for agent in agents:
+        agent.start()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gc.collect()
+    after = _rss()
+    for agent in agents:
+        agent.stop()
+    await asyncio.gather(*(a.task for a in agents if a.task), return_exceptions=True)
+    return {"rss_before_mib": before / 2**20, "rss_after_mib": after / 2**20}
+
+
+def _memory_child(count: int) -> None:
+    print(json.dumps(clock.run(_idle_agents(count))))
+
+
+def bench_agents_memory(quick: bool = False) -> Result:
+    count = 10_000 if quick else 100_000
+    # A fresh interpreter, so earlier benchmarks' garbage does not count.
+    code = f"from swarm.bench import _memory_child; _memory_child({count})"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"agents-memory child failed:\n{done.stderr}")
+    figures = json.loads(done.stdout)
+    kib = (figures["rss_after_mib"] - figures["rss_before_mib"]) * 1024 / count
+    return {
+        "name": "agents-memory",
+        "agents": count,
+        "kib_per_agent": round(kib, 2),
+        "target_kib_per_agent": 8,
+        "rss_after_mib": round(figures["rss_after_mib"], 1),
+    }
+
+
+BENCHMARKS: dict[str, Callable[[bool], Result]] = {
+    "embedded-throughput": bench_embedded_throughput,
+    "agents-memory": bench_agents_memory,
+    "virtual-speedup": bench_virtual_speedup,
+}
+
+
+def main(names: list[str], *, as_json: bool, list_only: bool, quick: bool) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    if list_only:
+        for name, fn in BENCHMARKS.items():
+            print(f"{name:22} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
+        return 0
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(
+            f"swarm: error: unknown benchmark {unknown[0]!r}; available: " + ", ".join(BENCHMARKS),
+            file=sys.stderr,
+        )
+        return 2
+    err = Console(stderr=True)
+    results = []
+    for name in names or list(BENCHMARKS):
+        if not as_json:
+            err.print(f"[dim]running {name}…[/dim]")
+        results.append(BENCHMARKS[name](quick))
+    if as_json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for result in results:
+        table = Table(title=result["name"], title_justify="left", show_header=False)
+        table.add_column("figure", style="bold")
+        table.add_column("value", justify="right")
+        for key, value in result.items():
+            if key != "name":
+                table.add_row(key, str(value))
+        Console().print(table)
+    return 0

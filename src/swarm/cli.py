@@ -1,0 +1,221 @@
+"""The `swarm` command.
+
+Exit status: 0 success, 2 bad input (scenario, option or value; one line on stderr, no
+traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from swarm import __version__
+from swarm.scenario import ScenarioError, builtin_names, load
+
+EPILOG_RUN = """\
+examples:
+  swarm run                              the default scenario (1,000 devices, push gossip)
+  swarm run rumor --set gossip.k=3       a built-in scenario with one value changed
+  swarm run my.toml --seed 7 --out runs/a --json > summary.json
+
+Every scenario key can be set with --set SECTION.KEY=VALUE (VALUE is TOML; bare words
+are strings). `swarm scenarios` lists the built-ins; `swarm scenarios NAME` prints one.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swarm",
+        description="A deterministic fleet emulator: thousands of asyncio agents gossiping "
+        "over an MQTT-semantics broker, in virtual time.",
+    )
+    parser.add_argument("--version", action="version", version=f"swarm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser(
+        "run",
+        help="run a scenario headless and print a summary",
+        description="Run a scenario on the embedded broker (virtual time, deterministic): "
+        "the same scenario and seed give byte-identical metrics.jsonl.",
+        epilog=EPILOG_RUN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("scenario", nargs="?", help="a built-in name or a .toml path (default: fleet)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key, e.g. --set gossip.fanout=3 (repeatable)",
+    )
+    run.add_argument("--seed", type=_non_negative_int, help="override run.seed")
+    run.add_argument("--agents", type=_non_negative_int, help="override fleet.count")
+    run.add_argument(
+        "--out", type=Path, metavar="DIR", help="write metrics.jsonl and summary.json here"
+    )
+    run.add_argument(
+        "--json", action="store_true", help="print the summary as JSON on stdout, nothing else"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+
+    scenarios = sub.add_parser(
+        "scenarios",
+        help="list the built-in scenarios, or print one",
+        description="List the built-in scenarios; with a NAME, print its resolved TOML "
+        "(every key, defaults filled in), a starting point for your own file.",
+    )
+    scenarios.add_argument("name", nargs="?", help="a built-in scenario to print")
+
+    bench = sub.add_parser(
+        "bench",
+        help="run benchmarks (separate from the tests)",
+        description="Run the named benchmarks (all when none is named) and print their "
+        "figures; each compares against a ceiling measured in the same run where one exists.",
+    )
+    bench.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run")
+    bench.add_argument("--json", action="store_true", help="print a JSON list of results")
+    bench.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    bench.add_argument(
+        "--quick", action="store_true", help="smaller sizes, for a smoke test of the harness"
+    )
+    return parser
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "scenarios":
+            return _cmd_scenarios(args)
+        if args.command == "bench":
+            from swarm.bench import main as bench_main
+
+            return bench_main(args.names, as_json=args.json, list_only=args.list, quick=args.quick)
+    except ScenarioError as exc:
+        print(f"swarm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("swarm: interrupted", file=sys.stderr)
+        return 130
+    return 2  # pragma: no cover - argparse guarantees a command
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    if args.name:
+        print(load(args.name).to_toml(), end="")
+        return 0
+    table = Table(title="built-in scenarios", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("agents", justify="right")
+    table.add_column("protocol")
+    table.add_column("description")
+    for name in builtin_names():
+        s = load(name)
+        table.add_row(name, str(s.fleet.count), s.gossip.protocol, s.run.description)
+    Console().print(table)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from swarm.fleet import run_scenario
+
+    direct: dict[str, Any] = {}
+    if args.seed is not None:
+        direct["run.seed"] = args.seed
+    if args.agents is not None:
+        direct["fleet.count"] = args.agents
+    scenario = load(args.scenario, args.overrides, **direct)
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ScenarioError(f"--out {str(args.out)!r} exists and is not a directory")
+
+    stderr = Console(stderr=True)
+    show_progress = stderr.is_terminal and not args.quiet
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=stderr,
+        disable=not show_progress,
+        transient=True,
+    )
+    task = progress.add_task(scenario.run.name, total=scenario.max_rounds, status="")
+
+    def on_round(row: dict[str, Any]) -> None:
+        if "informed_fraction" in row:
+            status = f"informed {row['informed_fraction']:.1%}"
+        else:
+            status = f"variance {row['variance']:.3g}"
+        progress.update(task, completed=row["round"], status=status)
+
+    try:
+        with progress:
+            summary = run_scenario(scenario, out_dir=args.out, on_round=on_round)
+    except OSError as exc:
+        raise ScenarioError(f"cannot write results: {exc}") from None
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    elif not args.quiet:
+        _print_summary(summary)
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        if len(value) > 4:
+            return f"[{_fmt(value[0])}, {_fmt(value[1])}, …, {_fmt(value[-1])}] ({len(value)})"
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return "—" if value is None else str(value)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(title=f"run {summary['scenario']['run']['name']!r}", title_justify="left")
+    table.add_column("figure", style="bold")
+    table.add_column("value", justify="right")
+    speedup = summary["sim_time"] / summary["wall_time"] if summary["wall_time"] else 0.0
+    rows = [
+        ("agents", summary["agents"]),
+        ("protocol", summary["scenario"]["gossip"]["protocol"]),
+        ("topology", summary["topology"]["name"]),
+        ("seed", summary["seed"]),
+        ("rounds", summary["rounds"]),
+        ("simulated time (s)", summary["sim_time"]),
+        ("wall time (s)", summary["wall_time"]),
+        ("speed-up", speedup),
+    ]
+    rows += [(f"messages.{k}", v) for k, v in summary["messages"].items()]
+    rows += [(f"results.{k}", v) for k, v in summary["results"].items()]
+    if summary["crashes"]:
+        rows.append(("crashed agents", len(summary["crashes"])))
+    for name, value in rows:
+        table.add_row(name, _fmt(value))
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

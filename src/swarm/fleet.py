@@ -1,0 +1,377 @@
+"""The fleet: builds agents from a scenario, wires them to a broker, runs, records.
+
+Observation is a message like everything else: an observer samples the fleet at every
+round boundary (before the agents act) and publishes a metrics row on
+`swarm/<run>/metrics`; the recorder is just a subscriber that writes those rows. A
+dashboard or `mosquitto_sub` can read the very same stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from swarm import __version__, laws, topics, wire
+from swarm.agents.base import World
+from swarm.agents.gossiper import GossipAgent
+from swarm.broker.embedded import EmbeddedBroker
+from swarm.broker.network import Endpoint, NetworkModel
+from swarm.gossip import aggregation, dissemination
+from swarm.gossip.topology import Topology, TopologyError, build_topology
+from swarm.rounds import RoundScheduler
+from swarm.scenario import Scenario, ScenarioError
+from swarm.seeding import Stream, generator
+
+__all__ = ["Fleet", "Placement", "place_agents", "run_scenario"]
+
+METRICS = wire.register_kind("metrics")
+RoundCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(slots=True)
+class Placement:
+    """Where the agents are and what they are, by index."""
+
+    kinds: list[str]
+    regions: np.ndarray  # int region index per agent
+    positions: np.ndarray  # (n, 2) km
+
+
+def place_agents(scenario: Scenario) -> Placement:
+    """Classes by share (largest remainder), regions round-robin, positions around centres."""
+    fleet = scenario.fleet
+    n = fleet.count
+    shares = np.array(list(fleet.mix.values()), dtype=float)
+    exact = shares / shares.sum() * n
+    counts = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
+        counts[i] += 1
+    kinds = [name for name, c in zip(fleet.mix, counts, strict=True) for _ in range(c)]
+    n_regions = len(fleet.regions)
+    regions = np.arange(n) % n_regions
+    angles = 2 * np.pi * np.arange(n_regions) / n_regions
+    radius = fleet.area_km / 2 if n_regions > 1 else 0.0
+    centres = np.stack([radius * np.cos(angles), radius * np.sin(angles)], axis=1)
+    rng = generator(scenario.run.seed, Stream.PLACEMENT)
+    positions = centres[regions] + rng.normal(0.0, fleet.region_radius_km, size=(n, 2))
+    return Placement(kinds, regions, positions)
+
+
+def _agent_ids(n: int) -> list[str]:
+    width = len(str(n - 1))
+    return [f"a{i:0{width}d}" for i in range(n)]
+
+
+@dataclass
+class _Recorder:
+    """Subscriber that turns metrics messages into JSON lines (byte-identical per seed)."""
+
+    sink: TextIO | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    malformed: int = 0
+
+    def on_payload(self, topic: str, payload: bytes) -> None:
+        try:
+            envelope = wire.decode(payload)
+        except wire.MalformedMessage:
+            self.malformed += 1
+            return
+        if envelope.kind != METRICS or type(envelope.body) is not dict:
+            self.malformed += 1
+            return
+        self.rows.append(envelope.body)
+        if self.sink is not None:
+            self.sink.write(json.dumps(envelope.body, sort_keys=True, separators=(",", ":")))
+            self.sink.write("\n")
+
+
+class Fleet:
+    """One run of a scenario on the embedded broker."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        metrics_sink: TextIO | None = None,
+        on_round: RoundCallback | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.on_round = on_round
+        self.recorder = _Recorder(metrics_sink)
+        self.placement = place_agents(scenario)
+        self.topology = self._build_topology()
+        n = scenario.fleet.count
+        ids = _agent_ids(n)
+        run_id = scenario.run.name
+        self.world = World(
+            run_id=run_id,
+            seed=scenario.run.seed,
+            rounds=RoundScheduler(scenario.gossip.period),
+            ids=ids,
+            inbox_topics=[topics.inbox(run_id, agent_id) for agent_id in ids],
+            index_of={agent_id: i for i, agent_id in enumerate(ids)},
+        )
+        self.broker = EmbeddedBroker(self._network_model(), self.world.counters)
+        self.cores = self._build_cores()
+        self.rumor_id, self.origin = self._inject()
+        self.agents: list[GossipAgent] = []
+        self.wall_time = 0.0
+        self.sim_time = 0.0
+        self._published = 0
+
+    # -- construction ----------------------------------------------------------------------
+    def _build_topology(self) -> Topology:
+        s = self.scenario
+        try:
+            topology = build_topology(
+                s.network.topology,
+                s.fleet.count,
+                generator(s.run.seed, Stream.TOPOLOGY),
+                degree=s.network.degree,
+                rewire=s.network.rewire,
+                positions=self.placement.positions,
+                regions=self.placement.regions,
+            )
+        except TopologyError as exc:
+            raise ScenarioError(f"network.topology = {s.network.topology!r}: {exc}") from None
+        if s.gossip.fanout > topology.min_degree:
+            raise ScenarioError(
+                f"gossip.fanout = {s.gossip.fanout}: larger than the {topology.min_degree} "
+                f"neighbours some agents have on topology {s.network.topology!r}"
+            )
+        return topology
+
+    def _network_model(self) -> NetworkModel:
+        net = self.scenario.network
+        model = NetworkModel(
+            latency=net.latency,
+            distance_latency=net.latency_model == "distance",
+            light_fraction=net.light_fraction,
+            hop_km=net.hop_km,
+            hop_delay=net.hop_delay,
+            bandwidth=net.bandwidth,
+            loss=net.loss,
+            rng=generator(self.scenario.run.seed, Stream.NETWORK),
+        )
+        if net.partitions:
+            index = {name: i for i, name in enumerate(self.scenario.fleet.regions)}
+            model.partition([[index[r] for r in group] for group in net.partitions])
+        return model
+
+    def _build_cores(self) -> list[Any]:
+        g = self.scenario.gossip
+        n = self.scenario.fleet.count
+        if self.scenario.aggregating:
+            rng = generator(self.scenario.run.seed, Stream.VALUES)
+            values = {
+                "uniform": lambda: rng.random(n),
+                "normal": lambda: rng.normal(0.0, 1.0, n),
+                "index": lambda: np.arange(n, dtype=float),
+            }[g.values]()
+            cls = aggregation.PROTOCOLS[g.protocol]
+            return [cls(i, self.topology, float(values[i]), fanout=g.fanout) for i in range(n)]
+        cls = dissemination.PROTOCOLS[g.protocol]
+        extra: dict[str, Any] = {}
+        if cls is dissemination.RumorMongering:
+            extra = {"feedback": g.feedback, "stop": g.stop, "k": g.k}
+        return [
+            cls(i, self.topology, fanout=g.fanout, ttl=g.ttl, memory=g.memory, **extra)
+            for i in range(n)
+        ]
+
+    def _inject(self) -> tuple[int, int]:
+        if self.scenario.aggregating:
+            return 0, -1
+        rng = generator(self.scenario.run.seed, Stream.SCENARIO)
+        origin = int(rng.integers(self.scenario.fleet.count))
+        rumor_id = int(rng.integers(1, 2**63))
+        data = rng.bytes(self.scenario.gossip.payload_bytes)
+        self.cores[origin].inject(rumor_id, data, 0)
+        return rumor_id, origin
+
+    # -- running ---------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        """Run to the end and return the summary."""
+        wall_started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        world = self.world
+        rounds = world.rounds
+        recorder_link = self.broker.connect("recorder", Endpoint(reliable=True))
+        recorder_link.subscribe(topics.metrics(world.run_id))
+        recorder_link.set_handler(self.recorder.on_payload)
+        self._observer_link = self.broker.connect("observer", Endpoint(reliable=True))
+        rounds.add("observer", self._observe)  # first in every round: samples before acts
+        placement = self.placement
+        for i, core in enumerate(self.cores):
+            x, y = float(placement.positions[i, 0]), float(placement.positions[i, 1])
+            region = int(placement.regions[i])
+            link = self.broker.connect(world.ids[i], Endpoint(x, y, region))
+            agent = GossipAgent(
+                world, i, link, core, kind=placement.kinds[i], region=region, x=x, y=y
+            )
+            self.agents.append(agent)
+            agent.start()
+        rounds.begin()
+        try:
+            await rounds.finished()
+        finally:
+            rounds.stop()
+            self.sim_time = loop.time() - rounds.start
+            for agent in self.agents:
+                agent.stop()
+            await asyncio.gather(
+                *(a.task for a in self.agents if a.task is not None), return_exceptions=True
+            )
+            await self._flush_recorder(loop)
+            self._observer_link.close()
+            recorder_link.close()
+        self.wall_time = time.perf_counter() - wall_started
+        return self.summary()
+
+    async def _flush_recorder(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait (bounded) until the recorder has every row the observer published."""
+        deadline = loop.time() + 5.0
+        while len(self.recorder.rows) + self.recorder.malformed < self._published:
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.001)
+
+    def _observe(self, round: int) -> None:
+        """Publish one metrics row; end the run when done or out of rounds."""
+        row, done = self._sample(round)
+        envelope = wire.Envelope(METRICS, "observer", round, row["time"], 0, row)
+        self._observer_link.publish(topics.metrics(self.world.run_id), wire.encode(envelope))
+        self._published += 1
+        if self.on_round is not None:
+            self.on_round(row)
+        if round >= self.scenario.max_rounds or (done and self.scenario.run.stop_when_done):
+            self.world.rounds.stop()
+
+    def _sample(self, round: int) -> tuple[dict[str, Any], bool]:
+        """One metrics row, taken before the agents act in `round`; and whether we are done."""
+        counters = self.world.counters
+        row: dict[str, Any] = {
+            "round": round,
+            "time": round * self.world.rounds.period,
+            "alive": sum(a.alive for a in self.agents),
+            **counters.as_dict(),
+        }
+        n = len(self.cores)
+        if self.scenario.aggregating:
+            estimates = np.fromiter((c.estimate for c in self.cores), float, n)
+            row["mean"] = float(estimates.mean())
+            row["variance"] = float(estimates.var())
+            row["mass"] = float(np.fromiter((c.mass for c in self.cores), float, n).sum())
+            return row, False
+        rid = self.rumor_id
+        informed = 0
+        for core in self.cores:
+            learned = core.informed_round(rid)
+            if learned is not None and learned <= round:
+                informed += 1
+        row["informed"] = informed
+        row["informed_fraction"] = informed / n
+        quiet = self.broker.in_flight == 0 and not any(c.active for c in self.cores)
+        return row, informed == n or (round > 0 and quiet)
+
+    # -- results ---------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        s = self.scenario
+        n = s.fleet.count
+        rows = self.recorder.rows
+        counters = self.world.counters.as_dict()
+        counters["dropped_malformed"] += self.recorder.malformed
+        classes: dict[str, int] = {}
+        for kind in self.placement.kinds:
+            classes[kind] = classes.get(kind, 0) + 1
+        return {
+            "scenario": s.to_dict(),
+            "seed": s.run.seed,
+            "version": __version__,
+            "agents": n,
+            "classes": classes,
+            "topology": self.topology.describe(),
+            "rounds": rows[-1]["round"] if rows else 0,
+            "sim_time": self.sim_time,
+            "wall_time": self.wall_time,
+            "messages": counters,
+            "crashes": [{"agent": a, "reason": r} for a, r in self.world.crashes],
+            "results": self._results(),
+        }
+
+    def _results(self) -> dict[str, Any]:
+        s = self.scenario
+        n = s.fleet.count
+        rows = self.recorder.rows
+        if s.aggregating:
+            initial = float(np.sum([c.initial for c in self.cores]))
+            final = rows[-1]["mass"] if rows else initial
+            truth = initial / n
+            error = max(abs(float(c.estimate) - truth) for c in self.cores)
+            return {
+                "variance": [r["variance"] for r in rows],
+                "mass_error": abs(final - initial) / abs(initial) if initial else abs(final),
+                "true_mean": truth,
+                "max_error": error,
+            }
+        last_round = rows[-1]["round"] if rows else 0
+        learned = [
+            r
+            for i, c in enumerate(self.cores)
+            if i != self.origin
+            and (r := c.informed_round(self.rumor_id)) is not None
+            and r <= last_round
+        ]
+        informed = len(learned) + 1
+        residue = (n - informed) / n
+        traffic = sum(c.rumor_messages for c in self.cores) / n
+        results: dict[str, Any] = {
+            "residue": residue,
+            "traffic": traffic,
+            "t_ave": float(np.mean(learned)) if learned else None,
+            "t_last": max(learned) if learned else None,
+            "rounds_to_all": max(learned, default=0) if informed == n else None,
+            "origin": self.world.ids[self.origin],
+        }
+        if (
+            s.network.topology == "complete"
+            and s.gossip.protocol == "push"
+            and s.gossip.fanout == 1
+        ):
+            results["predicted_rounds_to_all"] = laws.push_rounds_complete(n)
+        if s.gossip.protocol == "rumor" and s.gossip.feedback and s.gossip.stop == "coin":
+            results["predicted_residue"] = laws.rumor_residue_feedback_coin(s.gossip.k)
+        return results
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    out_dir: Path | None = None,
+    on_round: RoundCallback | None = None,
+) -> dict[str, Any]:
+    """Run on the embedded broker in virtual time; write metrics.jsonl and summary.json."""
+    from swarm import clock
+
+    sink: TextIO | None = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        sink = (out_dir / "metrics.jsonl").open("w", encoding="utf-8")
+    try:
+        fleet = Fleet(scenario, metrics_sink=sink, on_round=on_round)
+        summary = clock.run(fleet.run())
+    finally:
+        if sink is not None:
+            sink.close()
+    if out_dir is not None:
+        (out_dir / "summary.json").write_text(
+            json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+    return summary

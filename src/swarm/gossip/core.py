@@ -1,0 +1,38 @@
+"""What every sans-I/O gossip core shares: the `Send` it returns and the `Core` protocol.
+
+A core never touches a socket, a clock or a task. The agent that wraps it calls
+`on_tick(round, rng)` once per gossip period and `on_message(...)` for each arriving
+message; both return the messages to send. Peers are agent indices; the agent turns them
+into topics. That makes cores fast, deterministic and testable without an event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = ["Core", "ProtocolViolation", "Send"]
+
+
+# (peer index, message kind, body). A plain tuple: cores build millions of them.
+Send = tuple[int, str, Any]
+
+
+class ProtocolViolation(ValueError):
+    """A well-formed envelope whose body does not fit its kind (counted as malformed)."""
+
+
+class Core(Protocol):
+    """The interface an agent drives."""
+
+    def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]: ...
+
+    def on_message(
+        self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
+    ) -> list[Send]: ...
+
+    @property
+    def active(self) -> bool:
+        """Whether the core still has something to say (False lets a run end early)."""
+        ...

@@ -1,0 +1,74 @@
+"""The round scheduler: activates every participant once per gossip period.
+
+Like Mesa's scheduler, one timer per round calls each participant in the order they
+joined (the observer first, then the agents by index). Agents stay asyncio tasks for
+their lifecycle and any free-form behaviour; their round action is a plain call, which
+costs a small fraction of waking ten thousand tasks every round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+__all__ = ["RoundScheduler"]
+
+RoundAction = Callable[[int], None]
+
+
+class RoundScheduler:
+    """Calls `action(round)` for each participant at `start + round * period`."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self.start = 0.0
+        self.round = -1
+        self.stopped = False
+        self._participants: dict[object, RoundAction] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._finished: asyncio.Future[int] | None = None
+
+    def add(self, key: object, action: RoundAction) -> None:
+        self._participants[key] = action
+
+    def remove(self, key: object) -> None:
+        self._participants.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._participants)
+
+    def begin(self, start: float | None = None) -> None:
+        """Schedule round 0 at `start` (default: now) on the running loop."""
+        loop = self._loop = asyncio.get_running_loop()
+        self.start = loop.time() if start is None else start
+        self._finished = loop.create_future()
+        self._timer = loop.call_at(self.start, self._fire, 0)
+
+    def stop(self) -> None:
+        """No participant acts after this call, not even later ones in the current round."""
+        if self.stopped:
+            return
+        self.stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_result(self.round)
+
+    async def finished(self) -> int:
+        """Wait until the scheduler stops; returns the last round that began."""
+        assert self._finished is not None, "begin() first"
+        return await self._finished
+
+    def _fire(self, round: int) -> None:
+        self.round = round
+        for action in list(self._participants.values()):
+            if self.stopped:
+                return
+            action(round)
+        if self.stopped:
+            return
+        assert self._loop is not None
+        self._timer = self._loop.call_at(
+            self.start + (round + 1) * self.period, self._fire, round + 1
+        )

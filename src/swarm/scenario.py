@@ -1,0 +1,383 @@
+"""Scenarios: TOML in, validated and typed objects out.
+
+A scenario is data. Each section is a frozen dataclass whose fields carry their rules
+(type, range, choices, a one-line doc); loading checks every key against them, so a bad
+file fails before the fleet starts, with one line naming the key, the value and what is
+allowed. `--set section.key=value` goes through the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from swarm import topics
+from swarm.gossip import aggregation, dissemination
+from swarm.gossip.topology import TOPOLOGIES
+
+__all__ = [
+    "CLASSES",
+    "Scenario",
+    "ScenarioError",
+    "builtin_names",
+    "load",
+    "parse_override",
+]
+
+CLASSES = ("gpu", "taxi", "glasses", "hearable")
+PROTOCOLS = (*dissemination.PROTOCOLS, *aggregation.PROTOCOLS)
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message is one line a user can act on."""
+
+
+def _rule(default: Any, doc: str, **checks: Any) -> Any:
+    """A field with a default, a doc line and checks (min, max, above, choices, ...)."""
+    factory = (lambda: list(default)) if isinstance(default, list) else None
+    factory = (lambda: dict(default)) if isinstance(default, dict) else factory
+    meta = {"doc": doc, **checks}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class RunSection:
+    name: str = _rule("swarm", "run name; also the topic prefix swarm/<name>/", segment=True)
+    description: str = _rule("", "one line shown by `swarm scenarios`")
+    seed: int = _rule(1, "root of every random choice", min=0, max=2**63 - 1)
+    rounds: int = _rule(50, "gossip rounds to run at most", min=1, max=10_000_000)
+    duration: float = _rule(0.0, "simulated seconds to run (0 = use rounds)", min=0.0)
+    stop_when_done: bool = _rule(
+        True, "end early once everyone is informed or nobody has anything left to send"
+    )
+
+
+@dataclass(frozen=True)
+class FleetSection:
+    count: int = _rule(1000, "number of agents", min=1, max=10_000_000)
+    mix: dict[str, float] = _rule({"gpu": 1.0}, "device class -> share of the fleet")
+    regions: list[str] = _rule(["r0", "r1", "r2", "r3"], "region names", segment=True)
+    area_km: float = _rule(4000.0, "distance between opposite region centres", min=0.0)
+    region_radius_km: float = _rule(300.0, "spread of agents around their region", min=0.0)
+
+
+@dataclass(frozen=True)
+class GossipSection:
+    protocol: str = _rule("push", "gossip protocol", choices=PROTOCOLS)
+    fanout: int = _rule(1, "peers contacted per round", min=1)
+    ttl: int = _rule(0, "hops a rumor may travel (0 = unlimited)", min=0, max=65535)
+    period: float = _rule(1.0, "simulated seconds per round", above=0.0)
+    feedback: bool = _rule(True, "rumor: lose interest only when the peer already knew")
+    stop: str = _rule("counter", "rumor: how interest is lost", choices=("counter", "coin"))
+    k: int = _rule(2, "rumor: counter limit, or 1/probability for coin", min=1)
+    memory: int = _rule(1024, "rumors a node keeps (older ones are forgotten)", min=1)
+    payload_bytes: int = _rule(32, "bytes of data carried by the rumor", min=0, max=65536)
+    values: str = _rule(
+        "uniform", "averaging: initial values", choices=("uniform", "normal", "index")
+    )
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    topology: str = _rule("complete", "who may talk to whom", choices=TOPOLOGIES)
+    degree: int = _rule(4, "regular, small-world, geo: neighbours per agent", min=1)
+    rewire: float = _rule(0.1, "small-world: rewiring probability", min=0.0, max=1.0)
+    latency: float = _rule(0.01, "seconds per message, constant part", min=0.0)
+    latency_model: str = _rule(
+        "constant",
+        "'distance' adds light-speed and per-hop delay",
+        choices=("constant", "distance"),
+    )
+    light_fraction: float = _rule(0.67, "signal speed relative to c", above=0.0, max=1.0)
+    hop_km: float = _rule(500.0, "km per router hop", above=0.0)
+    hop_delay: float = _rule(0.0005, "seconds per router hop", min=0.0)
+    bandwidth: float = _rule(0.0, "uplink bits per second (0 = unlimited)", min=0.0)
+    loss: float = _rule(0.0, "probability that a message is lost", min=0.0, max=1.0)
+    partitions: list[list[str]] = _rule([], "groups of regions cut off from each other")
+
+
+SECTIONS: dict[str, type] = {
+    "run": RunSection,
+    "fleet": FleetSection,
+    "gossip": GossipSection,
+    "network": NetworkSection,
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    run: RunSection = field(default_factory=RunSection)
+    fleet: FleetSection = field(default_factory=FleetSection)
+    gossip: GossipSection = field(default_factory=GossipSection)
+    network: NetworkSection = field(default_factory=NetworkSection)
+
+    @property
+    def max_rounds(self) -> int:
+        if self.run.duration > 0:
+            return max(1, math.ceil(self.run.duration / self.gossip.period))
+        return self.run.rounds
+
+    @property
+    def aggregating(self) -> bool:
+        return self.gossip.protocol in aggregation.PROTOCOLS
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    def to_toml(self) -> str:
+        lines = []
+        for name, values in self.to_dict().items():
+            lines.append(f"[{name}]")
+            lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+# -- checking ------------------------------------------------------------------------------
+
+
+def _did_you_mean(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, str(tp)
+    )
+
+
+_TYPES: dict[str, Any] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "list[str]": list[str],
+    "list[list[str]]": list[list[str]],
+    "dict[str, float]": dict[str, float],
+}
+
+
+def _check(path: str, value: Any, spec: dataclasses.Field[Any]) -> Any:
+    """Return `value` converted to the field's type, or raise ScenarioError naming `path`."""
+    tp = spec.type if not isinstance(spec.type, str) else _TYPES[spec.type]
+    meta = spec.metadata
+    shown = _show(value)
+    if tp is bool:
+        if type(value) is not bool:
+            raise ScenarioError(f"{path} = {shown}: expected true or false")
+    elif tp is int:
+        if type(value) is not int:
+            raise ScenarioError(f"{path} = {shown}: expected an integer")
+    elif tp is float:
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise ScenarioError(f"{path} = {shown}: expected a finite number")
+        value = float(value)
+    elif tp is str:
+        if type(value) is not str:
+            raise ScenarioError(f"{path} = {shown}: expected a string")
+    elif tp == list[str]:
+        if type(value) is not list or not all(type(v) is str for v in value):
+            raise ScenarioError(f"{path} = {shown}: expected a list of strings")
+    elif tp == list[list[str]]:
+        ok = type(value) is list and all(
+            type(group) is list and all(type(v) is str for v in group) for group in value
+        )
+        if not ok:
+            raise ScenarioError(f"{path} = {shown}: expected a list of lists of strings")
+    elif tp == dict[str, float]:
+        ok = type(value) is dict and all(
+            type(v) in (int, float) and math.isfinite(v) for v in value.values()
+        )
+        if not ok:
+            raise ScenarioError(f"{path} = {shown}: expected a table of name = number")
+        value = {k: float(v) for k, v in value.items()}
+    if "choices" in meta and value not in meta["choices"]:
+        allowed = ", ".join(meta["choices"])
+        raise ScenarioError(
+            f"{path} = {shown}: allowed are {allowed}{_did_you_mean(str(value), meta['choices'])}"
+        )
+    if "min" in meta and value < meta["min"]:
+        raise ScenarioError(f"{path} = {shown}: must be >= {meta['min']}")
+    if "max" in meta and value > meta["max"]:
+        raise ScenarioError(f"{path} = {shown}: must be <= {meta['max']}")
+    if "above" in meta and value <= meta["above"]:
+        raise ScenarioError(f"{path} = {shown}: must be > {meta['above']}")
+    if meta.get("segment"):
+        for name in value if isinstance(value, list) else [value]:
+            try:
+                topics.validate_segment(path, name)
+            except topics.TopicError as exc:
+                raise ScenarioError(str(exc)) from None
+    return value
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, bool) else str(value).lower()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _build(data: Mapping[str, Any]) -> Scenario:
+    if not isinstance(data, Mapping):
+        raise ScenarioError("a scenario must be a TOML table of sections")
+    sections = {}
+    for name, section in data.items():
+        if name not in SECTIONS:
+            raise ScenarioError(
+                f"unknown section [{name}]: allowed are "
+                f"{', '.join(SECTIONS)}{_did_you_mean(name, list(SECTIONS))}"
+            )
+        if not isinstance(section, Mapping):
+            raise ScenarioError(f"{name} must be a table ([{name}]), got {_show(section)}")
+        fields = {f.name: f for f in dataclasses.fields(SECTIONS[name])}
+        values = {}
+        for key, value in section.items():
+            if key not in fields:
+                raise ScenarioError(
+                    f"unknown key {name}.{key}: allowed are {', '.join(fields)}"
+                    f"{_did_you_mean(key, list(fields))}"
+                )
+            values[key] = _check(f"{name}.{key}", value, fields[key])
+        sections[name] = SECTIONS[name](**values)
+    scenario = Scenario(**sections)
+    _cross_check(scenario)
+    return scenario
+
+
+def _cross_check(s: Scenario) -> None:
+    """Rules that involve more than one key."""
+    count = s.fleet.count
+    if count < 2:
+        raise ScenarioError(f"fleet.count = {count}: gossip needs at least 2 agents")
+    if s.gossip.fanout > count - 1:
+        raise ScenarioError(
+            f"gossip.fanout = {s.gossip.fanout}: larger than the {count - 1} other agents "
+            f"of fleet.count = {count}"
+        )
+    if not s.fleet.mix:
+        raise ScenarioError("fleet.mix = {}: name at least one device class")
+    for name, share in s.fleet.mix.items():
+        if name not in CLASSES:
+            raise ScenarioError(
+                f"fleet.mix.{name}: unknown device class; allowed are {', '.join(CLASSES)}"
+                f"{_did_you_mean(name, CLASSES)}"
+            )
+        if share < 0:
+            raise ScenarioError(f"fleet.mix.{name} = {share}: shares must be >= 0")
+    if sum(s.fleet.mix.values()) <= 0:
+        raise ScenarioError("fleet.mix: shares must add up to more than 0")
+    regions = s.fleet.regions
+    if not regions:
+        raise ScenarioError("fleet.regions = []: name at least one region")
+    if len(set(regions)) != len(regions):
+        raise ScenarioError(f"fleet.regions = {_show(regions)}: names must be unique")
+    seen: set[str] = set()
+    for group in s.network.partitions:
+        for region in group:
+            if region not in regions:
+                raise ScenarioError(
+                    f"network.partitions: unknown region {region!r}; regions are "
+                    f"{', '.join(regions)}{_did_you_mean(region, regions)}"
+                )
+            if region in seen:
+                raise ScenarioError(f"network.partitions: region {region!r} is in two groups")
+            seen.add(region)
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files("swarm") / "scenarios"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
+
+
+def _read(source: str | Path) -> tuple[str, str]:
+    """The TOML text of a built-in name or a file path, and a label for errors."""
+    path = Path(source)
+    if path.suffix == ".toml" or path.exists():
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except FileNotFoundError:
+            raise ScenarioError(f"scenario file {str(path)!r} not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScenarioError(f"cannot read scenario file {str(path)!r}: {exc}") from None
+    names = builtin_names()
+    if str(source) in names:
+        text = (resources.files("swarm") / "scenarios" / f"{source}.toml").read_text("utf-8")
+        return text, f"built-in scenario {source!r}"
+    raise ScenarioError(
+        f"no scenario {str(source)!r}: not a file, and the built-ins are "
+        f"{', '.join(names)}{_did_you_mean(str(source), names)}"
+    )
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """`section.key=value` -> (section, key, value); value is TOML, or a bare string."""
+    if "=" not in text:
+        raise ScenarioError(f"--set {text!r}: expected section.key=value")
+    path, raw = text.split("=", 1)
+    path = path.strip()
+    if path.count(".") != 1:
+        raise ScenarioError(f"--set {text!r}: the key must be section.key, e.g. gossip.fanout=3")
+    section, key = path.split(".")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # bare words: --set gossip.protocol=pull
+    return section, key, value
+
+
+def load(
+    source: str | Path | None = None, overrides: Sequence[str] = (), **direct: Any
+) -> Scenario:
+    """Load a built-in name or a TOML path (None: the default `fleet` scenario).
+
+    `overrides` are `section.key=value` strings; `direct` maps "section.key" to values
+    (used for --seed and --agents). Every value is checked the same way.
+    """
+    text, label = _read(source if source is not None else "fleet")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{label} is not valid TOML: {exc}") from None
+    for item in overrides:
+        section, key, value = parse_override(item)
+        data.setdefault(section, {})
+        if isinstance(data[section], dict):
+            data[section][key] = value
+    for path, value in direct.items():
+        section, key = path.split(".")
+        data.setdefault(section, {})[key] = value
+    try:
+        return _build(data)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{label}: {exc}") from None
+
+
+def from_dict(data: Mapping[str, Any]) -> Scenario:
+    """Build from already-parsed data (tests, sweeps)."""
+    return _build(data)

@@ -1,0 +1,34 @@
+"""Every random choice flows from the scenario seed.
+
+Streams are numpy `SeedSequence` children identified by a path of integers: the topology
+uses (0,), the network (1,), initial values (2,) and agent i uses (3, i). Building the
+child from its spawn key is exactly what `SeedSequence.spawn` would give, but lets a
+fleet of 100,000 agents create its generators lazily, only for agents that draw.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class Stream(IntEnum):
+    """Top-level random streams of a run; new streams are appended, never renumbered."""
+
+    TOPOLOGY = 0
+    NETWORK = 1
+    VALUES = 2
+    AGENTS = 3
+    PLACEMENT = 4
+    SCENARIO = 5
+
+
+def seed_sequence(seed: int, *path: int) -> np.random.SeedSequence:
+    """The SeedSequence at `path` below the root seeded with `seed`."""
+    return np.random.SeedSequence(seed, spawn_key=tuple(int(p) for p in path))
+
+
+def generator(seed: int, *path: int) -> np.random.Generator:
+    """A fresh generator for the stream at `path` (see `Stream`)."""
+    return np.random.Generator(np.random.PCG64(seed_sequence(seed, *path)))

@@ -1,0 +1,438 @@
+"""The one msgpack envelope every swarm message travels in.
+
+On the wire a message is the msgpack array ``[VERSION, kind, src, seq, time, hops, body]``.
+Bodies are plain msgpack data (None, bool, int, float, str, bytes, lists, str-keyed maps)
+plus numpy arrays, carried as ext type ``NDARRAY_EXT`` with a small header and raw C-order
+bytes so they round-trip bit for bit.
+
+`encode` is for our own senders: a failure is a programming error (`WireError`).
+`decode` faces untrusted bytes: whatever arrives, it returns an `Envelope` or raises
+`MalformedMessage` with a stable ``reason`` code, never anything else.
+
+msgpack's own timestamp ext (-1) never reaches our ext hook; `decode` turns it into a
+plain float so a body only ever holds the types above. Any other ext code is rejected.
+
+Both run on the hot path (tens of thousands of messages per second), hence the
+``type(x) is int`` checks, the per-thread reused `msgpack.Packer` and the absence of
+per-call option objects.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import threading
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple
+
+import msgpack
+import numpy as np
+from msgpack import ExtType, Timestamp
+
+__all__ = [
+    "KNOWN_KINDS",
+    "MAX_MESSAGE_BYTES",
+    "MAX_NDIM",
+    "NDARRAY_EXT",
+    "REASONS",
+    "VERSION",
+    "Envelope",
+    "MalformedMessage",
+    "WireError",
+    "decode",
+    "encode",
+    "envelope_to_dict",
+    "pack",
+    "register_kind",
+    "to_jsonable",
+]
+
+VERSION: Final = 1
+MAX_MESSAGE_BYTES: Final = 1 << 20
+NDARRAY_EXT: Final = 1
+MAX_NDIM: Final = 32
+MAX_SRC_CHARS: Final = 256
+MAX_HOPS: Final = 65535
+
+_SEQ_LIMIT: Final = 1 << 64
+_INF: Final = math.inf
+
+REASONS: Final = frozenset(
+    {"oversize", "not-msgpack", "shape", "version", "kind", "field", "ndarray"}
+)
+
+
+class WireError(ValueError):
+    """A message could not be encoded or decoded."""
+
+
+class MalformedMessage(WireError):
+    """Untrusted bytes were rejected; ``reason`` is a short stable code from `REASONS`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        # Both parts stay in ``args`` so the exception pickles and compares cleanly.
+        super().__init__(reason, message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+class Envelope(NamedTuple):
+    """One message: who sent it (``src``, ``seq``), when (simulated seconds), how far it
+    travelled (``hops``) and what it says (``kind`` and ``body``)."""
+
+    kind: str
+    src: str
+    seq: int
+    time: float
+    hops: int
+    body: Any
+
+
+# --------------------------------------------------------------------------- kinds
+
+KNOWN_KINDS: set[str] = set()
+
+
+def register_kind(name: str) -> str:
+    """Declare a message kind; modules call this at import time. Idempotent."""
+    if type(name) is not str or not name:
+        raise TypeError(f"kind must be a non-empty str, got {name!r}")
+    KNOWN_KINDS.add(name)
+    return name
+
+
+for _kind in ("metrics", "event", "control"):
+    register_kind(_kind)
+
+
+# --------------------------------------------------------------------------- ndarrays
+#
+# Ext payload: u8 n, n bytes of dtype string (e.g. b"<f8"), u8 ndim, ndim x u32-le dims,
+# then the raw C-order data. Dtypes are looked up in a fixed table, never parsed, so
+# hostile dtype strings ("O", "V8", structured or subarray specs) cannot get through.
+
+
+def _numeric_dtypes() -> dict[bytes, np.dtype[Any]]:
+    table: dict[bytes, np.dtype[Any]] = {}
+    for code in "?" + np.typecodes["AllInteger"] + np.typecodes["AllFloat"]:
+        for order in "<>":
+            dt = np.dtype(code).newbyteorder(order)
+            table[dt.str.encode("ascii")] = dt
+    return table
+
+
+_DTYPE_BY_STR: Final = _numeric_dtypes()
+_DTYPE_PREFIX: Final[dict[np.dtype[Any], bytes]] = {
+    dt: bytes([len(s)]) + s for s, dt in _DTYPE_BY_STR.items()
+}
+_tuple_new: Final = tuple.__new__
+_NDIM_AND_DIMS: Final = [struct.Struct(f"<B{n}I") for n in range(MAX_NDIM + 1)]
+_DIMS: Final = [struct.Struct(f"<{n}I") for n in range(MAX_NDIM + 1)]
+
+
+def _array_to_ext(arr: np.ndarray) -> ExtType:
+    prefix = _DTYPE_PREFIX.get(arr.dtype)
+    if prefix is None:
+        raise TypeError(f"ndarray dtype {arr.dtype} is not a numeric wire dtype")
+    ndim = arr.ndim
+    if ndim > MAX_NDIM:
+        raise TypeError(f"ndarray has {ndim} dimensions, the wire allows {MAX_NDIM}")
+    try:
+        dims = _NDIM_AND_DIMS[ndim].pack(ndim, *arr.shape)
+    except struct.error:
+        raise TypeError(f"ndarray shape {arr.shape} has a dimension >= 2**32") from None
+    # tobytes() yields C order whatever the layout, so non-contiguous views need no
+    # separate ascontiguousarray copy. tuple.__new__ skips ExtType's Python-level
+    # argument checks (~0.4 us); both fields are known good here.
+    return _tuple_new(ExtType, (NDARRAY_EXT, b"".join((prefix, dims, arr.tobytes()))))
+
+
+def _default(obj: Any) -> Any:
+    """msgpack fallback for what it cannot pack natively: numpy arrays and scalars."""
+    if isinstance(obj, np.ndarray):
+        if isinstance(obj, np.ma.MaskedArray):
+            raise TypeError("masked arrays are not supported (the mask would be lost)")
+        return _array_to_ext(obj)
+    if isinstance(obj, np.bool_ | np.integer | np.floating):
+        # float64 subclasses float and never gets here; longdouble.item() stays a numpy
+        # scalar, which msgpack then refuses, as it should (it would lose precision).
+        return obj.item()
+    raise TypeError(f"cannot encode {type(obj).__name__} on the wire")
+
+
+def _bad_array(message: str) -> MalformedMessage:
+    return MalformedMessage("ndarray", message)
+
+
+def _ext_hook(code: int, data: bytes) -> np.ndarray:
+    """Rebuild an array from untrusted ext bytes, checking every length before use."""
+    if code != NDARRAY_EXT:
+        raise MalformedMessage("not-msgpack", f"unknown ext type {code}")
+    size = len(data)
+    if size < 2:
+        raise _bad_array("ext payload too short")
+    n = data[0]
+    dtype = _DTYPE_BY_STR.get(data[1 : 1 + n])
+    if dtype is None:
+        raise _bad_array(f"dtype {data[1 : 1 + n]!r} not allowed")
+    if size < n + 2:
+        raise _bad_array("ext payload truncated before ndim")
+    ndim = data[1 + n]
+    if ndim > MAX_NDIM:
+        raise _bad_array(f"ndim {ndim} > {MAX_NDIM}")
+    offset = 2 + n + 4 * ndim
+    if size < offset:
+        raise _bad_array("ext payload truncated inside shape")
+    shape = _DIMS[ndim].unpack_from(data, 2 + n)
+    count = math.prod(shape)
+    if count * dtype.itemsize != size - offset:
+        raise _bad_array(
+            f"shape {shape} of {dtype.str} needs {count * dtype.itemsize} bytes, "
+            f"got {size - offset}"
+        )
+    try:
+        if count == 0:
+            return np.empty(shape, dtype)
+        # reshape the read-only view first so the copy owns its (writable) memory.
+        return np.frombuffer(data, dtype, count, offset).reshape(shape).copy()
+    except (ValueError, MemoryError) as exc:
+        raise _bad_array(f"cannot build array: {exc}") from None
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def _brief(value: Any) -> str:
+    """A short, safe description of an untrusted value: repr() of hostile data could be
+    huge or nest past the recursion limit."""
+    if value is None or type(value) in (bool, int, float):
+        return repr(value)
+    if type(value) in (str, bytes):
+        return repr(value[:40]) + ("..." if len(value) > 40 else "")
+    return f"<{type(value).__name__}>"
+
+
+def _field_problem(src: Any, seq: Any, time: Any, hops: Any) -> str | None:
+    """Explain the first bad header field (slow path, only reached on failure)."""
+    if type(src) is not str:
+        return f"src must be str, got {type(src).__name__}"
+    if not 0 < len(src) <= MAX_SRC_CHARS:
+        return f"src length {len(src)} not in [1, {MAX_SRC_CHARS}]"
+    if type(seq) is not int:
+        return f"seq must be int, got {type(seq).__name__}"
+    if not 0 <= seq < _SEQ_LIMIT:
+        return f"seq {seq} not in [0, 2**64)"
+    if type(time) is not int and type(time) is not float:
+        return f"time must be int or float, got {type(time).__name__}"
+    if not 0 <= time < _INF:
+        return f"time {time!r} is not finite and >= 0"
+    if type(hops) is not int:
+        return f"hops must be int, got {type(hops).__name__}"
+    if not 0 <= hops <= MAX_HOPS:
+        return f"hops {hops} not in [0, {MAX_HOPS}]"
+    return None
+
+
+def _plain_scalar(value: Any) -> Any:
+    """Sender convenience: numpy/str-subclass header values become exact builtins."""
+    if isinstance(value, bool | np.bool_):
+        return value  # never an int here; left for _field_problem to reject
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    return value
+
+
+# --------------------------------------------------------------------------- encode
+
+
+class _PackerSlot(threading.local):
+    """A Packer per thread: reusing one saves a buffer allocation per message, but the
+    `_default` callback runs Python code, so threads must not share it."""
+
+    def __init__(self) -> None:
+        self.packer = msgpack.Packer(default=_default, use_bin_type=True, autoreset=True)
+
+
+_packer_slot = _PackerSlot()
+
+
+def encode(env: Envelope, max_bytes: int = MAX_MESSAGE_BYTES) -> bytes:
+    """Serialise an envelope; raises `WireError` on a sender bug (unknown kind, bad
+    header field, unencodable body, result over ``max_bytes``)."""
+    return pack(*env, max_bytes=max_bytes)
+
+
+def pack(
+    kind: str,
+    src: str,
+    seq: int,
+    time: float,
+    hops: int,
+    body: Any,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+) -> bytes:
+    """`encode` from the fields, sparing hot paths the Envelope tuple."""
+    try:
+        known = kind in KNOWN_KINDS
+    except TypeError:  # unhashable
+        known = False
+    if not known:
+        raise WireError(f"unknown message kind {_brief(kind)} (register_kind it first)")
+    # Inlined header check (a helper call costs ~0.1 us); _field_problem explains failures.
+    if not (
+        type(src) is str
+        and 0 < len(src) <= MAX_SRC_CHARS
+        and type(seq) is int
+        and 0 <= seq < _SEQ_LIMIT
+        and ((type(time) is float and 0.0 <= time < _INF) or (type(time) is int and time >= 0))
+        and type(hops) is int
+        and 0 <= hops <= MAX_HOPS
+    ):
+        src, seq, time, hops = map(_plain_scalar, (src, seq, time, hops))
+        problem = _field_problem(src, seq, time, hops)
+        if problem is not None:
+            raise WireError(f"bad envelope header for kind {kind!r}: {problem}")
+    try:
+        out: bytes = _packer_slot.packer.pack([VERSION, kind, src, seq, time, hops, body])
+    except Exception as exc:
+        raise WireError(f"unencodable body for kind {kind!r}: {exc}") from exc
+    if len(out) > max_bytes:
+        raise WireError(
+            f"encoded {kind!r} message from {src!r} is {len(out)} bytes, "
+            f"over the {max_bytes}-byte limit"
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- decode
+
+_unpackb: Final[Callable[..., Any]] = msgpack.unpackb
+
+
+def decode(data: bytes | bytearray | memoryview, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope:
+    """Parse untrusted bytes into an `Envelope`; raises only `MalformedMessage`."""
+    if type(data) is bytes or isinstance(data, bytes | bytearray):
+        size = len(data)
+    elif isinstance(data, memoryview):
+        size = data.nbytes
+        if size <= max_bytes:
+            data = data.tobytes()  # any layout or item format -> plain bytes
+    else:
+        raise MalformedMessage("not-msgpack", f"expected bytes, got {type(data).__name__}")
+    if size > max_bytes:
+        raise MalformedMessage("oversize", f"{size} bytes > limit {max_bytes}")
+    try:
+        # unpackb's default max_{str,bin,array,map,ext}_len are len(data) (<= max_bytes,
+        # checked above): tighter than limits from max_bytes, and free, where passing
+        # the five keywords costs ~0.5 us a call. So a hostile length prefix fails before
+        # allocating. Trailing bytes raise ExtraData; nesting is bounded by msgpack's
+        # stack (StackError). timestamp=1: msgpack's own ext -1, which never reaches
+        # ext_hook, becomes a plain float, so bodies only ever hold documented types.
+        obj = _unpackb(data, ext_hook=_ext_hook, timestamp=1)
+    except MalformedMessage:
+        raise
+    except Exception as exc:  # anything at all from unpacking means "not our msgpack"
+        text = str(exc)[:120] or "unpack failed"
+        raise MalformedMessage("not-msgpack", f"{type(exc).__name__}: {text}") from None
+    if type(obj) is not list or len(obj) != 7:
+        what = f"{len(obj)}-element array" if type(obj) is list else type(obj).__name__
+        raise MalformedMessage("shape", f"expected a 7-element array, got {what}")
+    version, kind, src, seq, time, hops, body = obj
+    if type(version) is not int or version != VERSION:
+        raise MalformedMessage("version", f"unsupported version {_brief(version)}")
+    if type(kind) is not str or kind not in KNOWN_KINDS:
+        raise MalformedMessage("kind", f"unknown kind {_brief(kind)}")
+    if not (
+        type(src) is str
+        and 0 < len(src) <= MAX_SRC_CHARS
+        and type(seq) is int
+        and 0 <= seq < _SEQ_LIMIT
+        and ((type(time) is float and 0.0 <= time < _INF) or (type(time) is int and time >= 0))
+        and type(hops) is int
+        and 0 <= hops <= MAX_HOPS
+    ):
+        raise MalformedMessage("field", _field_problem(src, seq, time, hops) or "bad field")
+    return _tuple_new(Envelope, (kind, src, seq, time, hops, body))
+
+
+# --------------------------------------------------------------------------- JSON view
+
+_JSON_MAX_DEPTH: Final = 200  # below json.dumps' own recursion ceiling
+
+
+def _json_float(value: float) -> float | str:
+    if value != value:
+        return "nan"
+    if value in (_INF, -_INF):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def to_jsonable(obj: Any, _depth: int = 0) -> Any:
+    """Turn a decoded body into data `json.dumps` accepts (for ``swarm decode``).
+
+    bytes -> {"bytes_hex": ...}; arrays -> {"ndarray": {"dtype", "shape", "data"}};
+    non-finite floats -> "nan"/"inf"/"-inf"; complex -> [real, imag]; bytes map keys ->
+    "bytes_hex:..."; nesting beyond a fixed depth is cut with {"truncated": ...}.
+    """
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    if isinstance(obj, float):
+        return _json_float(float(obj))
+    if _depth >= _JSON_MAX_DEPTH:
+        return {"truncated": f"nesting deeper than {_JSON_MAX_DEPTH}"}
+    depth = _depth + 1
+    if isinstance(obj, Envelope):
+        return envelope_to_dict(obj)
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(item, depth) for item in obj]
+    if isinstance(obj, dict):
+        return {_json_key(key): to_jsonable(value, depth) for key, value in obj.items()}
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return {"bytes_hex": bytes(obj).hex()}
+    if isinstance(obj, np.ndarray):
+        return {
+            "ndarray": {
+                "dtype": obj.dtype.str,
+                "shape": list(obj.shape),
+                "data": to_jsonable(obj.tolist(), depth),
+            }
+        }
+    if isinstance(obj, complex):
+        return [_json_float(obj.real), _json_float(obj.imag)]
+    if isinstance(obj, np.generic):
+        item = obj.item()
+        if isinstance(item, np.generic):  # longdouble/clongdouble have no exact builtin
+            item = complex(item) if np.iscomplexobj(item) else float(item)
+        return to_jsonable(item, depth)
+    if isinstance(obj, Timestamp):
+        return {"timestamp_ns": obj.to_unix_nano()}
+    return {"repr": repr(obj)}
+
+
+def _json_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bytes | bytearray):
+        return "bytes_hex:" + bytes(key).hex()
+    return repr(key)
+
+
+def envelope_to_dict(env: Envelope) -> dict[str, Any]:
+    """A JSON-ready dict of a whole envelope, header fields included."""
+    return {
+        "version": VERSION,
+        "kind": env.kind,
+        "src": env.src,
+        "seq": env.seq,
+        "time": to_jsonable(env.time),
+        "hops": env.hops,
+        "body": to_jsonable(env.body),
+    }

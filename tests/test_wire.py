@@ -1,0 +1,439 @@
+"""Tests for swarm.wire: exact round-trips, and a decoder that only ever says MalformedMessage."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import struct
+import tracemalloc
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from swarm import wire
+from swarm.wire import (
+    MAX_MESSAGE_BYTES,
+    VERSION,
+    Envelope,
+    MalformedMessage,
+    WireError,
+    decode,
+    encode,
+    envelope_to_dict,
+    register_kind,
+    to_jsonable,
+)
+
+# --------------------------------------------------------------------------- helpers
+
+
+def same(a: Any, b: Any) -> bool:
+    """Exact equality: same types, floats bit for bit (NaN payloads, -0.0), arrays by
+    dtype (byte order included), shape and raw bytes."""
+    if isinstance(a, np.ndarray):
+        return (
+            type(b) is np.ndarray
+            and a.dtype == b.dtype
+            and a.dtype.str == b.dtype.str
+            and a.shape == b.shape
+            and a.tobytes() == b.tobytes()
+        )
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return struct.pack("<d", a) == struct.pack("<d", b)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def arrays_in(body: Any) -> list[np.ndarray]:
+    if isinstance(body, np.ndarray):
+        return [body]
+    if isinstance(body, list):
+        return [arr for item in body for arr in arrays_in(item)]
+    if isinstance(body, dict):
+        return [arr for item in body.values() for arr in arrays_in(item)]
+    return []
+
+
+def raw(*items: Any) -> bytes:
+    """Hand-built wire bytes, bypassing encode()'s checks."""
+    return msgpack.packb(list(items), use_bin_type=True)
+
+
+def array_ext(dtype: bytes, shape: tuple[int, ...], data: bytes, ndim: int | None = None) -> bytes:
+    ndim = len(shape) if ndim is None else ndim
+    payload = bytes([len(dtype)]) + dtype + bytes([ndim]) + struct.pack(f"<{len(shape)}I", *shape)
+    return raw(VERSION, "metrics", "a", 0, 0.0, 0, [msgpack.ExtType(1, payload + data)])
+
+
+def reason_of(data: Any, **kwargs: Any) -> str:
+    with pytest.raises(MalformedMessage) as info:
+        decode(data, **kwargs)
+    assert info.value.reason in wire.REASONS
+    return info.value.reason
+
+
+GOOD = Envelope("metrics", "agent-7", 42, 1.25, 3, [[12345678901, 2, b"x" * 64]])
+
+# --------------------------------------------------------------------------- strategies
+
+wire_dtypes = st.one_of(
+    hnp.boolean_dtypes(),
+    hnp.integer_dtypes(endianness="?"),
+    hnp.unsigned_integer_dtypes(endianness="?"),
+    hnp.floating_dtypes(endianness="?"),
+    hnp.complex_number_dtypes(endianness="?"),
+)
+wire_arrays = hnp.arrays(
+    dtype=wire_dtypes,
+    shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=3),
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.binary(max_size=12),
+)
+bodies = st.recursive(
+    scalars | wire_arrays,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=10,
+)
+envelopes = st.builds(
+    Envelope,
+    kind=st.sampled_from(["metrics", "event", "control"]),
+    src=st.text(min_size=1, max_size=wire.MAX_SRC_CHARS),
+    seq=st.integers(min_value=0, max_value=2**64 - 1),
+    time=st.floats(min_value=0.0, allow_infinity=False, allow_nan=False)
+    | st.integers(min_value=0, max_value=2**64 - 1),
+    hops=st.integers(min_value=0, max_value=wire.MAX_HOPS),
+    body=bodies,
+)
+
+# --------------------------------------------------------------------------- round trips
+
+
+@given(envelopes)
+def test_round_trip_is_exact(env: Envelope) -> None:
+    out = decode(encode(env))
+    assert type(out) is Envelope
+    assert out[:5] == env[:5]
+    assert same(env.body, out.body)
+    for arr in arrays_in(out.body):
+        assert arr.flags.writeable and arr.flags.owndata and arr.flags.c_contiguous
+
+
+def test_round_trip_small_envelope() -> None:
+    assert decode(encode(GOOD)) == GOOD
+    assert decode(bytearray(encode(GOOD))) == GOOD
+    assert decode(memoryview(encode(GOOD))) == GOOD
+
+
+def test_float_nan_payloads_survive() -> None:
+    quiet_payload = struct.unpack("<d", b"\x01\x00\x00\x00\x00\x00\xf8\x7f")[0]
+    neg_nan = struct.unpack("<d", b"\x00\x00\x00\x00\x00\x00\xf8\xff")[0]
+    arr = np.array([0x7FF0000000000001, 0xFFF8000000000123], dtype="<u8").view("<f8")
+    body = [quiet_payload, neg_nan, -0.0, math.inf, arr, arr.astype(">f8")]
+    assert same(body, decode(encode(GOOD._replace(body=body))).body)
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.array(2.5, ">f8"),  # 0-d
+        np.zeros((0,), "<f8"),
+        np.zeros((3, 0, 2), ">i4"),
+        np.zeros((1,) * 31 + (2,), "|u1"),  # 32 dims, the maximum
+        np.arange(24, dtype="<i8").reshape(4, 6)[:, ::2],  # non-contiguous view
+        np.asfortranarray(np.arange(6, dtype=">f4").reshape(2, 3)),
+        np.array([True, False]),
+        np.array([1 + 2j, np.nan - 1j], dtype=">c16"),
+        np.array([1.0, -2.0], dtype=np.longdouble),
+    ],
+    ids=["0d", "empty", "empty-3d", "32d", "strided", "fortran", "bool", "complex-be", "f16"],
+)
+def test_array_edge_cases(arr: np.ndarray) -> None:
+    out = decode(encode(GOOD._replace(body={"a": arr}))).body["a"]
+    assert same(np.array(arr, order="C"), out)
+    assert out.flags.writeable and out.flags.owndata
+    out[...] = 0  # writable for real
+
+
+def test_numpy_scalars_become_python_scalars() -> None:
+    body = [np.float32(1.5), np.int64(-7), np.uint64(2**64 - 1), np.bool_(True), np.float64(3)]
+    out = decode(encode(GOOD._replace(body=body))).body
+    assert same(out, [1.5, -7, 2**64 - 1, True, 3.0])
+
+
+def test_numpy_header_fields_are_accepted() -> None:
+    env = Envelope("event", "n1", np.uint32(5), np.float32(0.5), np.int16(2), None)
+    assert decode(encode(env)) == Envelope("event", "n1", 5, 0.5, 2, None)
+
+
+def test_register_kind_is_idempotent() -> None:
+    name = register_kind("test-wire-kind")
+    assert register_kind("test-wire-kind") == name == "test-wire-kind"
+    env = GOOD._replace(kind=name)
+    assert decode(encode(env)) == env
+    with pytest.raises(TypeError):
+        register_kind("")
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+@given(st.binary(max_size=300))
+def test_garbage_never_escapes(data: bytes) -> None:
+    try:
+        assert type(decode(data)) is Envelope
+    except MalformedMessage as exc:
+        assert exc.reason in wire.REASONS
+
+
+@given(envelopes, st.data())
+def test_mutated_encodings_never_escape(env: Envelope, data: st.DataObject) -> None:
+    buf = bytearray(encode(env))
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        op = data.draw(st.sampled_from(["set", "insert", "delete"]))
+        if op == "set":
+            buf[pos] = data.draw(st.integers(0, 255))
+        elif op == "insert":
+            buf.insert(pos, data.draw(st.integers(0, 255)))
+        elif len(buf) > 1:
+            del buf[pos]
+    try:
+        decode(bytes(buf))
+    except MalformedMessage as exc:
+        assert exc.reason in wire.REASONS
+
+
+@given(envelopes)
+def test_every_strict_prefix_is_not_msgpack(env: Envelope) -> None:
+    data = encode(env)
+    for end in range(len(data)):
+        assert reason_of(data[:end]) == "not-msgpack"
+
+
+def test_trailing_bytes_rejected() -> None:
+    assert reason_of(encode(GOOD) + b"\xc0") == "not-msgpack"
+
+
+def test_not_bytes_rejected() -> None:
+    assert reason_of("not bytes") in {"not-msgpack", "field"}
+    assert reason_of(None) in {"not-msgpack", "field"}
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (raw(2, "metrics", "a", 0, 0.0, 0, None), "version"),
+        (raw(True, "metrics", "a", 0, 0.0, 0, None), "version"),
+        (raw("1", "metrics", "a", 0, 0.0, 0, None), "version"),
+        (raw(VERSION, "no-such-kind", "a", 0, 0.0, 0, None), "kind"),
+        (raw(VERSION, 3, "a", 0, 0.0, 0, None), "kind"),
+        (raw(VERSION, ["metrics"], "a", 0, 0.0, 0, None), "kind"),
+        (raw(VERSION, "metrics", "a", True, 0.0, 0, None), "field"),
+        (raw(VERSION, "metrics", "a", -1, 0.0, 0, None), "field"),
+        (raw(VERSION, "metrics", "a", 1.0, 0.0, 0, None), "field"),
+        (raw(VERSION, "metrics", "a", 0, 0.0, -1, None), "field"),
+        (raw(VERSION, "metrics", "a", 0, 0.0, 65536, None), "field"),
+        (raw(VERSION, "metrics", "a", 0, 0.0, False, None), "field"),
+        (raw(VERSION, "metrics", "a", 0, math.nan, 0, None), "field"),
+        (raw(VERSION, "metrics", "a", 0, math.inf, 0, None), "field"),
+        (raw(VERSION, "metrics", "a", 0, -0.5, 0, None), "field"),
+        (raw(VERSION, "metrics", "a", 0, -1, 0, None), "field"),
+        (raw(VERSION, "metrics", "a", 0, True, 0, None), "field"),
+        (raw(VERSION, "metrics", "", 0, 0.0, 0, None), "field"),
+        (raw(VERSION, "metrics", "a" * 257, 0, 0.0, 0, None), "field"),
+        (raw(VERSION, "metrics", b"a", 0, 0.0, 0, None), "field"),
+        (raw(VERSION, "metrics", "a", 0, 0.0, 0), "shape"),
+        (raw(VERSION, "metrics", "a", 0, 0.0, 0, None, None), "shape"),
+        (msgpack.packb({"version": 1, "kind": "metrics"}), "shape"),
+        (msgpack.packb(7), "shape"),
+        (raw(VERSION, "metrics", "a", 0, 0.0, 0, msgpack.ExtType(5, b"x")), "not-msgpack"),
+        (raw(VERSION, "metrics", "a", 0, 0.0, 0, {1: 2}), "not-msgpack"),
+        (b"\x97\x01\xa7metrics\xa1\xff\x00\x00\x00\xc0", "not-msgpack"),  # invalid utf-8
+        (b"", "not-msgpack"),
+    ],
+)
+def test_crafted_rejections(data: bytes, reason: str) -> None:
+    assert reason_of(data) == reason
+
+
+def test_accepted_extremes() -> None:
+    env = decode(raw(VERSION, "control", "s" * 256, 2**64 - 1, 0, 65535, None))
+    assert env == Envelope("control", "s" * 256, 2**64 - 1, 0, 65535, None)
+
+
+def test_oversize_checked_before_unpacking() -> None:
+    data = encode(GOOD)
+    assert decode(data, max_bytes=len(data)) == GOOD
+    assert reason_of(data, max_bytes=len(data) - 1) == "oversize"
+    assert reason_of(b"\xc1" * (MAX_MESSAGE_BYTES + 1)) == "oversize"  # would be garbage
+    assert reason_of(memoryview(b"\x00" * 10), max_bytes=9) == "oversize"
+
+
+_F8 = np.array([1.0, 2.0]).tobytes()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        array_ext(b"|O8", (2,), _F8),  # object
+        array_ext(b"|V8", (2,), _F8),  # void
+        array_ext(b"<M8", (2,), _F8),  # datetime
+        array_ext(b"<U1", (4,), _F8),  # str
+        array_ext(b"f8,i4", (1,), b"\x00" * 12),  # structured spec
+        array_ext(b"<f8", (3,), _F8),  # shape wants 24 bytes, 16 given
+        array_ext(b"<f8", (1,), _F8),  # 8 bytes too many
+        array_ext(b"<f8", (0, 5), _F8),  # empty shape with data
+        array_ext(b"<f8", (2,), _F8, ndim=3),  # shape truncated
+        array_ext(b"|u1", (1,) * 33, b"\x01"),  # too many dims
+        array_ext(b"<f8", (2**32 - 1, 2**32 - 1), b""),  # size overflow
+        raw(VERSION, "metrics", "a", 0, 0.0, 0, msgpack.ExtType(1, b"")),
+        raw(VERSION, "metrics", "a", 0, 0.0, 0, msgpack.ExtType(1, b"\x03<f8")),
+        raw(VERSION, "metrics", "a", 0, 0.0, 0, msgpack.ExtType(1, b"\xff")),
+    ],
+)
+def test_bad_array_payloads(data: bytes) -> None:
+    assert reason_of(data) == "ndarray"
+
+
+def test_zero_size_array_with_huge_dims() -> None:
+    data = array_ext(b"<f8", (0, 2**32 - 1, 2**32 - 1), b"")
+    try:
+        out = decode(data).body[0]
+    except MalformedMessage as exc:
+        assert exc.reason == "ndarray"
+    else:
+        assert out.size == 0
+
+
+_HEAD = b"\x97\x01\xa7metrics\xa1a\x00\x00\x00"
+
+
+@pytest.mark.parametrize(
+    "announce",
+    [
+        b"\xc6\xff\xff\xff\xff",  # bin32 of 4 GiB
+        b"\xdb\xff\xff\xff\xff",  # str32
+        b"\xdd\xff\xff\xff\xff",  # array32 of 4G elements
+        b"\xdf\xff\xff\xff\xff",  # map32
+        b"\xc9\xff\xff\xff\xff\x01",  # ext32
+    ],
+)
+def test_hostile_length_prefix_does_not_allocate(announce: bytes) -> None:
+    tracemalloc.start()
+    try:
+        assert reason_of(_HEAD + announce + b"\x00" * 64) == "not-msgpack"
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_deep_nesting_does_not_crash() -> None:
+    deep = _HEAD + b"\x91" * 200_000 + b"\xc0"
+    assert reason_of(deep) == "not-msgpack"
+    # Nesting msgpack accepts must still convert to JSON without RecursionError.
+    env = decode(_HEAD + b"\x91" * 1000 + b"\xc0")
+    json.dumps(envelope_to_dict(env))
+
+
+def test_msgpack_timestamp_ext_is_a_plain_float() -> None:
+    stamp = msgpack.packb(msgpack.Timestamp(5, 500_000_000))
+    env = decode(_HEAD + stamp)
+    assert env.body == 5.5 and type(env.body) is float
+
+
+def test_malformed_message_is_picklable() -> None:
+    exc = pickle.loads(pickle.dumps(MalformedMessage("kind", "unknown kind 'x'")))
+    assert exc.reason == "kind" and "unknown kind" in str(exc)
+    assert isinstance(exc, WireError) and isinstance(exc, ValueError)
+
+
+# --------------------------------------------------------------------------- encode errors
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        (GOOD._replace(kind="no-such-kind"), "unknown message kind"),
+        (GOOD._replace(kind=["metrics"]), "unknown message kind"),
+        (GOOD._replace(body=np.array([object()])), "dtype"),
+        (GOOD._replace(body=np.array(["s"])), "dtype"),
+        (GOOD._replace(body=np.array([1], "datetime64[s]")), "dtype"),
+        (GOOD._replace(body=np.zeros((1,) * 33)), "dimensions"),
+        (GOOD._replace(body=np.ma.masked_array([1.0], mask=[True])), "masked"),
+        (GOOD._replace(body=[object()]), "unencodable"),
+        (GOOD._replace(body=2**64), "unencodable"),
+        (GOOD._replace(body=np.complex128(1j)), "unencodable"),
+        (GOOD._replace(seq=True), "seq"),
+        (GOOD._replace(seq=-1), "seq"),
+        (GOOD._replace(time=math.nan), "time"),
+        (GOOD._replace(hops=70000), "hops"),
+        (GOOD._replace(src=""), "src"),
+    ],
+)
+def test_encode_errors(env: Envelope, match: str) -> None:
+    with pytest.raises(WireError, match=match):
+        encode(env)
+
+
+def test_encode_too_large_reports_size_and_limit() -> None:
+    env = GOOD._replace(body=np.zeros(MAX_MESSAGE_BYTES // 8 + 1))
+    with pytest.raises(WireError, match=rf"over the {MAX_MESSAGE_BYTES}-byte limit"):
+        encode(env)
+    with pytest.raises(WireError, match="over the 50-byte limit"):
+        encode(GOOD, max_bytes=50)
+
+
+def test_packer_recovers_after_error() -> None:
+    with pytest.raises(WireError):
+        encode(GOOD._replace(body=[1, 2, object()]))
+    assert decode(encode(GOOD)) == GOOD
+
+
+# --------------------------------------------------------------------------- JSON view
+
+
+@given(envelopes)
+def test_envelope_to_dict_is_json(env: Envelope) -> None:
+    doc = envelope_to_dict(env)
+    assert set(doc) == {"version", "kind", "src", "seq", "time", "hops", "body"}
+    json.dumps(doc, allow_nan=False)
+
+
+def test_to_jsonable_shapes() -> None:
+    body = {
+        "b": b"\x00\xff",
+        "f": [math.nan, math.inf, -math.inf, 1.5],
+        "a": np.array([[1.0, math.nan]], dtype=">f4"),
+        "c": np.array([1 + 2j]),
+        "s": np.float32(0.25),
+        b"k": 1,
+    }
+    doc = to_jsonable(body)
+    json.dumps(doc, allow_nan=False)
+    assert doc["b"] == {"bytes_hex": "00ff"}
+    assert doc["f"] == ["nan", "inf", "-inf", 1.5]
+    assert doc["a"] == {"ndarray": {"dtype": ">f4", "shape": [1, 2], "data": [[1.0, "nan"]]}}
+    assert doc["c"]["ndarray"]["data"] == [[1.0, 2.0]]
+    assert doc["s"] == 0.25
+    assert doc["bytes_hex:6b"] == 1
+    assert to_jsonable(GOOD) == envelope_to_dict(GOOD)
