@@ -87,6 +87,7 @@ async def _queue_ceiling(count: int, messages_per_round: int, rounds: int) -> fl
 
 
 def bench_embedded_throughput(quick: bool = False) -> Result:
+    """Delivered messages per wall second at 10,000 agents vs bare asyncio queues."""
     count, rounds = (2_000, 5) if quick else (10_000, 12)
     import swarm.gossip.aggregation  # noqa: F401  (registers the push-sum kind)
 
@@ -109,6 +110,7 @@ def bench_embedded_throughput(quick: bool = False) -> Result:
 
 
 def bench_virtual_speedup(quick: bool = False) -> Result:
+    """Simulated seconds per wall second: 1,000 agents gossiping each second for an hour."""
     from swarm.fleet import Fleet
 
     count, seconds = (200, 600) if quick else (1_000, 3_600)
@@ -169,6 +171,7 @@ def _memory_child(count: int) -> None:
 
 
 def bench_agents_memory(quick: bool = False) -> Result:
+    """Resident memory per idle agent at 100,000 agents."""
     count = 10_000 if quick else 100_000
     # A fresh interpreter, so earlier benchmarks' garbage does not count.
     code = f"from swarm.bench import _memory_child; _memory_child({count})"
@@ -199,7 +202,7 @@ def main(names: list[str], *, as_json: bool, list_only: bool, quick: bool) -> in
 
     if list_only:
         for name, fn in BENCHMARKS.items():
-            print(f"{name:22} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
+            print(f"{name:22} {(fn.__doc__ or '').strip()}")
         return 0
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:

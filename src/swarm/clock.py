@@ -8,8 +8,9 @@ loop can jump straight to the next scheduled timer: an hour of fleet time takes 
 Timers due at the same instant fire in the order they were scheduled (a sequence number
 breaks ties), so a run is a deterministic function of its inputs.
 
-The loop subclasses `asyncio.SelectorEventLoop` and touches two private attributes of
-CPython's base loop (`_scheduled`, `_debug`); they have been stable since Python 3.4.
+The loop subclasses `asyncio.SelectorEventLoop` and touches three private attributes of
+CPython's base loop (`_scheduled`, `_debug`, `_clock_resolution`); they have been stable
+since Python 3.4.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import selectors
 import time
 from collections.abc import Callable, Coroutine
@@ -108,10 +110,21 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self.speed = speed
         self._timer_seq = itertools.count()
         super().__init__(_VirtualSelector(self, selectors.DefaultSelector()))
-        self._clock_resolution = 1e-9
 
     def time(self) -> float:
         return self._now
+
+    @property
+    def _clock_resolution(self) -> float:
+        # The base loop runs every timer due before `time() + _clock_resolution`. One ulp
+        # makes that exactly the timers due at or before now: a timer a nanosecond later
+        # waits for the clock to reach it instead of firing early.
+        now = self._now
+        return math.nextafter(now, math.inf) - now
+
+    @_clock_resolution.setter
+    def _clock_resolution(self, value: float) -> None:
+        pass  # the base loop sets the wall clock's resolution; virtual time is exact
 
     def _advance(self, dt: float) -> None:
         target = self._now + dt

@@ -79,7 +79,7 @@ class GossipSection:
     feedback: bool = _rule(True, "rumor: lose interest only when the peer already knew")
     stop: str = _rule("counter", "rumor: how interest is lost", choices=("counter", "coin"))
     k: int = _rule(2, "rumor: counter limit, or 1/probability for coin", min=1)
-    memory: int = _rule(1024, "rumors a node keeps (older ones are forgotten)", min=1)
+    memory: int = _rule(1024, "rumors a node keeps (older ones are forgotten)", min=1, max=4096)
     payload_bytes: int = _rule(32, "bytes of data carried by the rumor", min=0, max=65536)
     values: str = _rule(
         "uniform", "averaging: initial values", choices=("uniform", "normal", "index")

@@ -65,16 +65,16 @@ def same_csr(a: Topology, b: Topology) -> bool:
 # ------------------------------------------------------------------------- structure
 
 
-def test_topology_names() -> None:
-    assert TOPOLOGIES == (
-        "complete",
-        "ring",
-        "torus",
-        "hypercube",
-        "regular",
-        "small-world",
-        "geo",
-    )
+def test_every_listed_topology_builds_a_connected_graph() -> None:
+    rng = np.random.default_rng(0)
+    positions = rng.normal(size=(64, 2))
+    regions = np.arange(64) % 4
+    for name in TOPOLOGIES:
+        topology = build_topology(
+            name, 64, np.random.default_rng(1), positions=positions, regions=regions
+        )
+        assert topology.name == name and topology.n == 64
+        assert topology.is_connected()
 
 
 @pytest.mark.parametrize(

@@ -114,6 +114,10 @@ class Agent:
     async def _lifecycle(self) -> None:
         try:
             await self.main()
+        except asyncio.CancelledError:
+            if self.state is AgentState.RUNNING:
+                raise  # cancelled from outside (loop shutdown): not ours to swallow
+            # stop() or crash() ended us: a normal end for the task
         except Exception as exc:  # a bug in one agent's behaviour must not stop the fleet
             self.crash(f"{type(exc).__name__}: {exc}")
         finally:

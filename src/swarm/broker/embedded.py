@@ -39,6 +39,8 @@ class EmbeddedLink:
     def publish(self, topic: str, payload: bytes) -> None:
         if self.closed:
             raise LinkClosed(f"client {self.client_id!r} published after close")
+        if "+" in topic or "#" in topic:
+            raise topics.TopicError(f"cannot publish to {topic!r}: wildcards are for filters")
         self._broker._route(self, topic, payload)
 
     def subscribe(self, topic_filter: str) -> None:
@@ -178,7 +180,10 @@ class EmbeddedBroker:
         self._in_flight -= len(bucket)
         delivered = 0
         for dst, topic, payload in bucket:
-            if dst._deliver(topic, payload):
-                delivered += 1
+            try:
+                if dst._deliver(topic, payload):
+                    delivered += 1
+            except Exception:  # a subscriber's handler failed: that copy is lost, not the rest
+                continue
         self.counters.delivered += delivered
         self.counters.dropped += len(bucket) - delivered

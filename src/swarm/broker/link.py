@@ -116,11 +116,12 @@ class Inbox:
             _wake(self._waiter)
 
     async def __aiter__(self) -> AsyncIterator[Message]:
+        # One message at a time, taken only when handed out: a consumer that stops early
+        # leaves the rest queued (an async generator is not closed at `break`).
         while True:
             if not self._items:
                 if self.closed:
                     return
                 await self.wait()
                 continue
-            for message in self.drain():
-                yield message
+            yield self._items.pop(0)

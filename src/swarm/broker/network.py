@@ -49,6 +49,10 @@ class NetworkModel:
             self.distance_latency or self.bandwidth > 0 or self.loss > 0 or self._group_of_region
         )
 
+    def __post_init__(self) -> None:
+        if self.loss > 0 and self.rng is None:
+            raise ValueError("a NetworkModel with loss > 0 needs an rng (from the scenario seed)")
+
     def partition(self, groups: Sequence[Sequence[int]]) -> None:
         """Cut the network between groups of regions; unlisted regions form one more group."""
         self._group_of_region = {r: g for g, members in enumerate(groups) for r in members}
@@ -76,8 +80,11 @@ class NetworkModel:
             groups = self._group_of_region
             if groups.get(src.region, -1) != groups.get(dst.region, -1):
                 return None
-        if self.loss > 0.0 and self.rng is not None and self.rng.random() < self.loss:
-            return None
+        if self.loss > 0.0:
+            if self.rng is None:
+                raise ValueError("loss > 0 needs an rng (from the scenario seed)")
+            if self.rng.random() < self.loss:
+                return None
         if not self.distance_latency:
             return self.latency
         distance = math.hypot(src.x - dst.x, src.y - dst.y)

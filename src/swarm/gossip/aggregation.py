@@ -38,6 +38,14 @@ def _check_value(value: Any, like: Value) -> Value:
     return float(value)
 
 
+def _own(value: Value) -> Value:
+    """A private float copy of an initial value: integer arrays would truncate the shares
+    and deltas that peers send (they are cast to our dtype on arrival)."""
+    if isinstance(value, np.ndarray):
+        return value.copy() if value.dtype.kind == "f" else value.astype(np.float64)
+    return float(value)
+
+
 def _as_wire(value: Value) -> Value:
     return value if isinstance(value, np.ndarray) else float(value)
 
@@ -81,7 +89,7 @@ class PushSum(Aggregation):
 
     def __init__(self, me: int, topology: Topology, value: Value, *, fanout: int = 1) -> None:
         super().__init__(me, topology, value, fanout=fanout)
-        self.s: Value = value.copy() if isinstance(value, np.ndarray) else float(value)
+        self.s: Value = _own(value)
         self.w = 1.0
 
     @property
@@ -109,7 +117,7 @@ class PushSum(Aggregation):
             raise ProtocolViolation("push-sum body must be [s, w]")
         s = _check_value(body[0], self.s)
         w = body[1]
-        if type(w) is not float or not (0.0 < w < math.inf):
+        if type(w) not in (float, int) or not (0.0 < w < math.inf):
             raise ProtocolViolation("push-sum weight must be a positive finite float")
         self.s = self.s + s
         self.w += w
@@ -121,14 +129,18 @@ class PairwiseAverage(Aggregation):
 
     The offer carries the initiator's value x_i; the partner moves by d = (x_i - x_j) / 2
     and replies with d, which the initiator subtracts. Because both apply the same d, an
-    exchange that overlaps others neither creates nor destroys mass.
+    exchange that overlaps others neither creates nor destroys mass. With fanout k the
+    initiator runs its k exchanges one after another (the next offer leaves when the
+    previous reply arrives, carrying the updated value): k simultaneous offers would each
+    subtract a half-difference computed from the same stale value and overshoot.
     """
 
     name = "average"
 
     def __init__(self, me: int, topology: Topology, value: Value, *, fanout: int = 1) -> None:
         super().__init__(me, topology, value, fanout=fanout)
-        self.x: Value = value.copy() if isinstance(value, np.ndarray) else float(value)
+        self.x: Value = _own(value)
+        self._queue: list[int] = []  # partners still to contact in this round
 
     @property
     def estimate(self) -> Value:
@@ -139,8 +151,9 @@ class PairwiseAverage(Aggregation):
         return self.x
 
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
-        body = [_as_wire(self.x)]
-        return [(peer, AVG_OFFER, body) for peer in self._peers(rng)]
+        first, *rest = self._peers(rng)
+        self._queue = rest
+        return [(first, AVG_OFFER, [_as_wire(self.x)])]
 
     def on_message(
         self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
@@ -154,6 +167,8 @@ class PairwiseAverage(Aggregation):
             return [(src, AVG_REPLY, [_as_wire(delta)])]
         if kind == AVG_REPLY:
             self.x = self.x - value
+            if self._queue:
+                return [(self._queue.pop(0), AVG_OFFER, [_as_wire(self.x)])]
             return []
         raise ProtocolViolation(f"average does not accept {kind!r}")
 

@@ -118,7 +118,8 @@ class Dissemination:
         """Store new rumors (known from round + 1); return those known when `round` began.
 
         A rumor first heard earlier in this same round does not count as known: in the
-        synchronous model all contacts of a round happen at once.
+        synchronous model all contacts of a round happen at once, so it keeps the fewest
+        hops of the copies heard this round, whatever order they arrived in.
         """
         known = []
         store = self.store
@@ -127,6 +128,8 @@ class Dissemination:
                 rumor = store.get(rumor_id)
                 if rumor is None or rumor.learned <= round:
                     known.append(rumor_id)
+                elif hops < rumor.hops:
+                    rumor.hops = hops
         return known
 
     def _forwardable(self, rumor: _Rumor) -> bool:
