@@ -91,7 +91,14 @@ def bench_embedded_throughput(quick: bool = False) -> Result:
     count, rounds = (2_000, 5) if quick else (10_000, 12)
     import swarm.gossip.aggregation  # noqa: F401  (registers the push-sum kind)
 
-    ceiling = asyncio.run(_queue_ceiling(count, count, rounds - 1))
+    # The ceiling is the best of three (a ceiling should not be lowered by a noisy
+    # moment); the fleet gets one try, so the ratio errs on the low side.
+    ceilings = []
+    for _ in range(3):
+        gc.collect()
+        ceilings.append(asyncio.run(_queue_ceiling(count, count, rounds - 1)))
+    ceiling = max(ceilings)
+    gc.collect()
     rate, delivered, wall = _fleet_throughput(count, rounds)
     return {
         "name": "embedded-throughput",
