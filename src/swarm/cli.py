@@ -67,6 +67,26 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the summary as JSON on stdout, nothing else"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    run.add_argument(
+        "--broker",
+        metavar="URL",
+        help="run over a real MQTT broker, mqtt://[user:pass@]host:port (wall-clock time; "
+        "every agent is its own MQTT client). Default: the embedded broker",
+    )
+
+    broker = sub.add_parser(
+        "broker",
+        help="start a local mosquitto configured for fleets",
+        description="Start mosquitto on loopback with a generated configuration (queue and "
+        "packet limits sized for fleets), print the URL to pass to --broker, and stop "
+        "cleanly on Ctrl-C.",
+    )
+    broker.add_argument(
+        "--port", type=_non_negative_int, default=0, help="port to listen on (default: a free one)"
+    )
+    broker.add_argument(
+        "--print-config", action="store_true", help="print the generated configuration and exit"
+    )
 
     scenarios = sub.add_parser(
         "scenarios",
@@ -108,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "scenarios":
             return _cmd_scenarios(args)
+        if args.command == "broker":
+            return _cmd_broker(args)
         if args.command == "bench":
             from swarm.bench import main as bench_main
 
@@ -115,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"swarm: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # the environment (no broker, no mosquitto), not the input
+        print(f"swarm: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("swarm: interrupted", file=sys.stderr)
         return 130
@@ -146,6 +171,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.agents is not None:
         direct["fleet.count"] = args.agents
     scenario = load(args.scenario, args.overrides, **direct)
+    if args.broker is not None:
+        from swarm.broker.mqtt import BrokerUrl
+
+        try:
+            BrokerUrl.parse(args.broker)
+        except ValueError as exc:
+            raise ScenarioError(f"--broker: {exc}") from None
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ScenarioError(f"--out {str(args.out)!r} exists and is not a directory")
 
@@ -172,13 +204,47 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         with progress:
-            summary = run_scenario(scenario, out_dir=args.out, on_round=on_round)
+            summary = run_scenario(
+                scenario, out_dir=args.out, on_round=on_round, broker_url=args.broker
+            )
     except OSError as exc:
         raise ScenarioError(f"cannot write results: {exc}") from None
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     elif not args.quiet:
         _print_summary(summary)
+    return 0
+
+
+def _cmd_broker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from swarm.broker.server import MosquittoServer
+
+    server = MosquittoServer(port=args.port)
+    if args.print_config:
+        if server.port == 0:
+            server.port = 1883
+        print(server.config_text(), end="")
+        return 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with server:
+        print(f"mosquitto listening on {server.url}", flush=True)
+        print(f"run a fleet on it:  swarm run --broker {server.url}", flush=True)
+        print(
+            f"watch the traffic:  mosquitto_sub -h 127.0.0.1 -p {server.port} -t 'swarm/#' -v",
+            flush=True,
+        )
+        print("Ctrl-C stops it.", flush=True)
+        try:
+            while not stop.wait(0.5):
+                if server.process is None or server.process.poll() is not None:
+                    raise RuntimeError("mosquitto stopped unexpectedly")
+        except KeyboardInterrupt:
+            pass
+    print("mosquitto stopped", flush=True)
     return 0
 
 

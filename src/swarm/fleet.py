@@ -101,8 +101,10 @@ class Fleet:
         *,
         metrics_sink: TextIO | None = None,
         on_round: RoundCallback | None = None,
+        broker_url: str | None = None,
     ) -> None:
         self.scenario = scenario
+        self.broker_url = broker_url
         self.on_round = on_round
         self.recorder = _Recorder(metrics_sink)
         self.placement = place_agents(scenario)
@@ -118,7 +120,13 @@ class Fleet:
             inbox_topics=[topics.inbox(run_id, agent_id) for agent_id in ids],
             index_of={agent_id: i for i, agent_id in enumerate(ids)},
         )
-        self.broker = EmbeddedBroker(self._network_model(), self.world.counters)
+        self.broker: Any
+        if broker_url is None:
+            self.broker = EmbeddedBroker(self._network_model(), self.world.counters)
+        else:
+            from swarm.broker.mqtt import MqttTransport  # aiomqtt only when a broker is named
+
+            self.broker = MqttTransport(broker_url, self.world.counters)
         self.cores = self._build_cores()
         self.rumor_id, self.origin = self._inject()
         self.agents: list[GossipAgent] = []
@@ -218,12 +226,14 @@ class Fleet:
             )
             self.agents.append(agent)
             agent.start()
+        await self.broker.start()
         rounds.begin()
         try:
             await rounds.finished()
         finally:
             rounds.stop()
             self.sim_time = loop.time() - rounds.start
+            await self.broker.drain()
             for agent in self.agents:
                 agent.stop()
             await asyncio.gather(
@@ -232,6 +242,7 @@ class Fleet:
             await self._flush_recorder(loop)
             self._observer_link.close()
             recorder_link.close()
+            await self.broker.stop()
         self.wall_time = time.perf_counter() - wall_started
         return self.summary()
 
@@ -296,6 +307,7 @@ class Fleet:
             "seed": s.run.seed,
             "version": __version__,
             "agents": n,
+            "broker": self.broker_url or "embedded",
             "classes": classes,
             "topology": self.topology.describe(),
             "rounds": rows[-1]["round"] if rows else 0,
@@ -312,7 +324,7 @@ class Fleet:
         rows = self.recorder.rows
         if s.aggregating:
             initial = float(np.sum([c.initial for c in self.cores]))
-            final = rows[-1]["mass"] if rows else initial
+            final = float(np.sum([c.mass for c in self.cores]))  # after in-flight copies landed
             truth = initial / n
             error = max(abs(float(c.estimate) - truth) for c in self.cores)
             return {
@@ -356,8 +368,14 @@ def run_scenario(
     *,
     out_dir: Path | None = None,
     on_round: RoundCallback | None = None,
+    broker_url: str | None = None,
 ) -> dict[str, Any]:
-    """Run on the embedded broker in virtual time; write metrics.jsonl and summary.json."""
+    """Run and write metrics.jsonl and summary.json to `out_dir` (when given).
+
+    On the embedded broker (default) the run is in virtual time and deterministic; with
+    `broker_url` (mqtt://host:port) every agent is an MQTT client and time is the wall
+    clock's.
+    """
     from swarm import clock
 
     sink: TextIO | None = None
@@ -365,8 +383,8 @@ def run_scenario(
         out_dir.mkdir(parents=True, exist_ok=True)
         sink = (out_dir / "metrics.jsonl").open("w", encoding="utf-8")
     try:
-        fleet = Fleet(scenario, metrics_sink=sink, on_round=on_round)
-        summary = clock.run(fleet.run())
+        fleet = Fleet(scenario, metrics_sink=sink, on_round=on_round, broker_url=broker_url)
+        summary = clock.run(fleet.run(), virtual=broker_url is None)
     finally:
         if sink is not None:
             sink.close()

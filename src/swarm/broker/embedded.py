@@ -118,6 +118,15 @@ class EmbeddedBroker:
         self._loop = asyncio.get_running_loop()
         return EmbeddedLink(self, client_id, endpoint or Endpoint(), capacity)
 
+    async def start(self) -> None:
+        """Nothing to connect in-process (the MQTT transport connects its clients here)."""
+
+    async def drain(self) -> None:
+        """Copies still in flight when a run ends stay uncounted, as in a real network."""
+
+    async def stop(self) -> None:
+        """Nothing to disconnect in-process."""
+
     @property
     def in_flight(self) -> int:
         """Copies published but not yet delivered."""

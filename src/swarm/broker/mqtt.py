@@ -1,0 +1,336 @@
+"""The `Link` on a real MQTT broker (aiomqtt 2.x), in wall-clock time.
+
+Each link is one MQTT client (the `per-agent` connection mode: the broker sees every
+agent as its own identity). Publishing never blocks an agent: messages go to a bounded
+outgoing queue drained by the client's writer task; a full queue is a counted drop.
+Everything received goes through the same handler or inbox as on the embedded broker,
+so agent code cannot tell the two apart. This is the only module that imports aiomqtt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+from swarm import topics
+from swarm.broker.link import DEFAULT_INBOX_CAPACITY, Handler, Inbox, LinkClosed, Message
+from swarm.broker.network import Endpoint
+from swarm.metrics import MessageCounters
+
+__all__ = ["BrokerUnavailable", "BrokerUrl", "MqttLink", "MqttTransport"]
+
+OUTGOING_CAPACITY = 10_000
+_SUBSCRIBE = object()
+_UNSUBSCRIBE = object()
+_DISCONNECT = object()
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker could not be reached; the message says where and what to try."""
+
+
+@dataclass(frozen=True)
+class BrokerUrl:
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> BrokerUrl:
+        """`mqtt://[user:pass@]host[:port]`; a bad URL raises ValueError saying why."""
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"broker URL {text!r}: {exc}") from None
+        if parts.scheme != "mqtt":
+            raise ValueError(
+                f"broker URL {text!r}: use mqtt://host:port (e.g. mqtt://127.0.0.1:1883)"
+            )
+        if not parts.hostname:
+            raise ValueError(f"broker URL {text!r}: no host (e.g. mqtt://127.0.0.1:1883)")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"broker URL {text!r}: only mqtt://[user:pass@]host[:port]")
+        return cls(
+            host=parts.hostname,
+            port=port or 1883,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def __str__(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+class MqttLink:
+    """One MQTT client behind the Link interface."""
+
+    def __init__(
+        self,
+        url: BrokerUrl,
+        client_id: str,
+        counters: MessageCounters,
+        *,
+        capacity: int = DEFAULT_INBOX_CAPACITY,
+        qos: int = 0,
+    ) -> None:
+        self.url = url
+        self.client_id = client_id
+        self.counters = counters
+        self.qos = qos
+        self.inbox = Inbox(capacity)
+        self.closed = False
+        self._handler: Handler | None = None
+        self._filters: list[str] = []
+        self._outgoing: asyncio.Queue[tuple[object, str, bytes]] = asyncio.Queue(OUTGOING_CAPACITY)
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+
+    # -- the Link interface ------------------------------------------------------------------
+    def publish(self, topic: str, payload: bytes) -> None:
+        if self.closed:
+            raise LinkClosed(f"client {self.client_id!r} published after close")
+        if "+" in topic or "#" in topic:
+            raise topics.TopicError(f"cannot publish to {topic!r}: wildcards are for filters")
+        self.counters.sent += 1
+        self.counters.bytes += len(payload)
+        try:
+            self._outgoing.put_nowait((None, topic, payload))
+        except asyncio.QueueFull:
+            self.counters.dropped += 1
+
+    def subscribe(self, topic_filter: str) -> None:
+        if self.closed:
+            raise LinkClosed(f"client {self.client_id!r} subscribed after close")
+        topics.validate_filter(topic_filter)
+        if topic_filter not in self._filters:
+            self._filters.append(topic_filter)
+            if self._task is not None:
+                self._outgoing.put_nowait((_SUBSCRIBE, topic_filter, b""))
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        if topic_filter in self._filters:
+            self._filters.remove(topic_filter)
+            if self._task is not None:
+                self._outgoing.put_nowait((_UNSUBSCRIBE, topic_filter, b""))
+
+    def set_handler(self, handler: Handler | None) -> None:
+        self._handler = handler
+
+    def drain(self) -> list[Message]:
+        return self.inbox.drain()
+
+    async def wait(self, deadline: float | None = None) -> bool:
+        return await self.inbox.wait(deadline)
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self.inbox.__aiter__()
+
+    def close(self) -> None:
+        """Disconnect cleanly; queued outgoing messages are dropped and counted."""
+        if self.closed:
+            return
+        self.closed = True
+        self.counters.dropped += sum(1 for kind, _, _ in self._drain_outgoing() if kind is None)
+        self._handler = None
+        self.inbox.close()
+        if self._task is not None and not self._task.done():
+            # The writer leaves the client's context: a clean DISCONNECT, no last will.
+            self._outgoing.put_nowait((_DISCONNECT, "", b""))
+
+    # -- connection ----------------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Messages and commands waiting to be written to the broker."""
+        return self._outgoing.qsize()
+
+    async def open(self, timeout: float = 10.0) -> None:
+        """Connect and subscribe; raises BrokerUnavailable when the broker cannot be reached."""
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        self._task = loop.create_task(self._run(timeout))
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), timeout + 1.0)
+        except TimeoutError:
+            self.close()
+            raise BrokerUnavailable(
+                f"no answer from {self.url} within {timeout:.0f}s for client {self.client_id!r}"
+            ) from None
+
+    async def settle(self) -> None:
+        """Wait until everything queued so far has been handed to the broker."""
+        await self._outgoing.join()
+
+    async def closed_task(self, timeout: float = 5.0) -> None:
+        """Wait for the client to disconnect; cut it off if it takes longer than `timeout`."""
+        task = self._task
+        if task is None:
+            return
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if not done:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    async def _run(self, timeout: float) -> None:
+        ready = self._ready
+        assert ready is not None
+        try:
+            async with aiomqtt.Client(
+                self.url.host,
+                self.url.port,
+                username=self.url.username,
+                password=self.url.password,
+                identifier=self.client_id,
+                protocol=aiomqtt.ProtocolVersion.V5,
+                timeout=timeout,
+                keepalive=30,
+            ) as client:
+                for topic_filter in self._filters:
+                    await client.subscribe(topic_filter, qos=self.qos)
+                if not ready.done():
+                    ready.set_result(None)
+                reader = asyncio.get_running_loop().create_task(self._read(client))
+                try:
+                    await self._write(client)
+                finally:
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reader
+        except aiomqtt.MqttError as exc:
+            if not ready.done():
+                ready.set_exception(
+                    BrokerUnavailable(
+                        f"cannot connect to {self.url} as {self.client_id!r}: {exc}; is a "
+                        "broker running there? (`swarm broker` starts a local one)"
+                    )
+                )
+        except asyncio.CancelledError:
+            if not ready.done():
+                ready.cancel()
+            raise
+
+    async def _write(self, client: aiomqtt.Client) -> None:
+        queue = self._outgoing
+        while True:
+            kind, topic, payload = await queue.get()
+            try:
+                if kind is _DISCONNECT:
+                    return
+                if kind is None:
+                    await client.publish(topic, payload, qos=self.qos)
+                elif kind is _SUBSCRIBE:
+                    await client.subscribe(topic, qos=self.qos)
+                else:
+                    await client.unsubscribe(topic)
+            finally:
+                queue.task_done()
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        counters = self.counters
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                counters.dropped_malformed += (
+                    1  # MQTT payloads are bytes; anything else is not ours
+                )
+                continue
+            topic = message.topic.value
+            handler = self._handler
+            if handler is not None:
+                try:
+                    handler(topic, bytes(payload))
+                except Exception:
+                    counters.dropped += 1
+                    continue
+                counters.delivered += 1
+            elif self.inbox.put(Message(topic, bytes(payload))):
+                counters.delivered += 1
+            else:
+                counters.dropped += 1
+
+    def _drain_outgoing(self) -> list[tuple[object, str, bytes]]:
+        items = []
+        while True:
+            try:
+                items.append(self._outgoing.get_nowait())
+                self._outgoing.task_done()
+            except asyncio.QueueEmpty:
+                return items
+
+
+class MqttTransport:
+    """Connects a fleet's links to one broker: the real-broker counterpart of EmbeddedBroker."""
+
+    def __init__(
+        self,
+        url: str | BrokerUrl,
+        counters: MessageCounters | None = None,
+        *,
+        concurrency: int = 64,
+    ) -> None:
+        self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
+        self.counters = counters or MessageCounters()
+        self.concurrency = concurrency
+        self.links: list[MqttLink] = []
+
+    def connect(
+        self,
+        client_id: str,
+        endpoint: Endpoint | None = None,
+        *,
+        capacity: int = DEFAULT_INBOX_CAPACITY,
+    ) -> MqttLink:
+        """A link that connects at `start()`; the endpoint (placement) does not apply here."""
+        qos = 1 if endpoint is not None and endpoint.reliable else 0
+        link = MqttLink(self.url, client_id, self.counters, capacity=capacity, qos=qos)
+        self.links.append(link)
+        return link
+
+    @property
+    def in_flight(self) -> int:
+        return sum(link.pending for link in self.links)
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Connect every link (a bounded number at a time) and wait for subscriptions."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def open_one(link: MqttLink) -> None:
+            async with gate:
+                await link.open(timeout)
+
+        results = await asyncio.gather(
+            *(open_one(link) for link in self.links if link._task is None), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                await self.stop()
+                raise result
+        await asyncio.gather(*(link.settle() for link in self.links if not link.closed))
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Let queued messages reach the broker and deliveries settle (bounded by `timeout`).
+
+        Called when a run ends, so that what agents sent in the last round is counted as
+        delivered rather than dropped at disconnect.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        live = [link.settle() for link in self.links if not link.closed]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*live), timeout)
+        last = -1
+        while self.counters.delivered != last and loop.time() < deadline:
+            last = self.counters.delivered
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        for link in self.links:
+            link.close()
+        await asyncio.gather(*(link.closed_task() for link in self.links))

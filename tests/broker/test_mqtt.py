@@ -1,0 +1,166 @@
+"""The MQTT transport against a real mosquitto: same agents, same summary, garbage counted."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from swarm import topics, wire
+from swarm.broker import server as server_module
+from swarm.broker.mqtt import BrokerUnavailable, BrokerUrl, MqttTransport
+from swarm.broker.server import MosquittoNotFound, MosquittoServer, find_mosquitto, free_port
+from swarm.fleet import Fleet, run_scenario
+from swarm.scenario import from_dict
+
+
+def fast(protocol: str = "push", count: int = 40, **gossip: object):
+    return from_dict(
+        {
+            "run": {"seed": 2, "rounds": 80},
+            "fleet": {"count": count},
+            "gossip": {"protocol": protocol, "period": 0.05, **gossip},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mqtt://127.0.0.1:1883", BrokerUrl("127.0.0.1", 1883)),
+        ("mqtt://localhost", BrokerUrl("localhost", 1883)),
+        ("mqtt://u:p%40ss@h:7", BrokerUrl("h", 7, "u", "p@ss")),
+    ],
+)
+def test_broker_urls(text: str, expected: BrokerUrl) -> None:
+    assert BrokerUrl.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["http://h:1", "mqtt://", "mqtt://h:99999", "mqtt://h:1/path", "h:1883", ""]
+)
+def test_bad_broker_urls_say_what_to_write(text: str) -> None:
+    with pytest.raises(ValueError, match="broker URL"):
+        BrokerUrl.parse(text)
+
+
+def test_links_publish_and_subscribe_through_mosquitto(mosquitto: MosquittoServer) -> None:
+    async def main() -> tuple[list[tuple[str, bytes]], list[str]]:
+        transport = MqttTransport(mosquitto.url)
+        a = transport.connect("a")
+        b = transport.connect("b")
+        a.subscribe("t/+/x")
+        got: list[tuple[str, bytes]] = []
+        b.set_handler(lambda topic, payload: got.append((topic, payload)))
+        b.subscribe("direct")
+        await transport.start()
+        b.publish("t/1/x", b"one")
+        a.publish("direct", b"two")
+        b.publish("t/2/y", b"not matched")
+        await transport.drain(timeout=2.0)
+        inbox = [m.topic for m in a.drain()]
+        await transport.stop()
+        return got, inbox
+
+    got, inbox = asyncio.run(main())
+    assert got == [("direct", b"two")]
+    assert inbox == ["t/1/x"]
+
+
+def test_an_unreachable_broker_is_a_clear_error() -> None:
+    async def main() -> None:
+        transport = MqttTransport(f"mqtt://127.0.0.1:{free_port()}")
+        transport.connect("lonely")
+        await transport.start(timeout=2.0)
+
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match="is a broker running there"):
+        asyncio.run(main())
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("protocol", ["push", "push-pull"])
+def test_a_scenario_over_mosquitto_informs_everyone(mosquitto: MosquittoServer, protocol) -> None:
+    summary = run_scenario(fast(protocol), broker_url=mosquitto.url)
+    assert summary["broker"] == mosquitto.url
+    assert summary["results"]["residue"] == 0.0
+    messages = summary["messages"]
+    assert messages["sent"] == messages["delivered"] > 0
+    assert messages["dropped"] == messages["dropped_malformed"] == 0
+    embedded = run_scenario(fast(protocol))
+    assert set(summary) == set(embedded)
+    assert set(summary["results"]) == set(embedded["results"])
+
+
+def test_push_sum_over_mosquitto_conserves_mass(mosquitto: MosquittoServer) -> None:
+    summary = run_scenario(fast("push-sum", count=30), broker_url=mosquitto.url)
+    assert summary["results"]["mass_error"] < 1e-9
+
+
+def test_garbage_published_with_mosquitto_pub_is_counted(mosquitto: MosquittoServer) -> None:
+    mosquitto_pub = shutil.which("mosquitto_pub")
+    assert mosquitto_pub, "mosquitto_pub is missing: apt-get install mosquitto-clients"
+    fleet = Fleet(fast(count=20), broker_url=mosquitto.url)
+    target = topics.inbox(fleet.world.run_id, fleet.world.ids[3])
+    spoof = wire.pack("push", "not-an-agent", 1, 0.0, 1, [])
+    payloads = [b"garbage", b"\xc1\xc1", spoof]
+
+    def inject(round: int) -> None:
+        if round == 1:
+            for payload in payloads:
+                subprocess.run(
+                    [
+                        mosquitto_pub,
+                        "-h",
+                        mosquitto.host,
+                        "-p",
+                        str(mosquitto.port),
+                        "-t",
+                        target,
+                        "-s",
+                    ],
+                    input=payload,
+                    check=True,
+                    timeout=10,
+                )
+
+    async def main() -> dict:
+        fleet.world.rounds.add("rogue", inject)
+        return await fleet.run()
+
+    summary = asyncio.run(main())
+    assert summary["messages"]["dropped_malformed"] == len(payloads)
+    assert summary["results"]["residue"] == 0.0
+    assert summary["crashes"] == []
+
+
+def test_missing_mosquitto_says_how_to_install(monkeypatch) -> None:
+    monkeypatch.setattr(server_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(server_module, "FALLBACK_PATHS", ())
+    with pytest.raises(MosquittoNotFound, match="apt-get install mosquitto"):
+        find_mosquitto()
+
+
+def test_swarm_broker_prints_its_url_and_stops_on_sigterm() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "swarm", "broker", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert f"mqtt://127.0.0.1:{port}" in first
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
