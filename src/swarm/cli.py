@@ -88,6 +88,27 @@ def _parser() -> argparse.ArgumentParser:
         "--print-config", action="store_true", help="print the generated configuration and exit"
     )
 
+    decode = sub.add_parser(
+        "decode",
+        help="print wire payloads as JSON (from a file, stdin, or a live broker)",
+        description="Decode swarm wire payloads into JSON lines. Reads one raw payload from "
+        "FILE or stdin; with --hex, lines of '[topic ]HEX' such as mosquitto_sub -F '%%t %%x' "
+        "prints; with --broker, subscribes live.",
+        epilog="examples:\n"
+        "  mosquitto_sub -p 1883 -t 'swarm/#' -F '%t %x' | swarm decode --hex\n"
+        "  swarm decode --broker mqtt://127.0.0.1:1883 --topic 'swarm/fleet/metrics' --count 5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    decode.add_argument("file", nargs="?", type=Path, help="a file holding one raw payload")
+    decode.add_argument("--hex", action="store_true", help="stdin lines are '[topic ]HEX'")
+    decode.add_argument("--broker", metavar="URL", help="subscribe live on this broker")
+    decode.add_argument(
+        "--topic", default="swarm/#", metavar="FILTER", help="with --broker (default: swarm/#)"
+    )
+    decode.add_argument(
+        "--count", type=_non_negative_int, default=0, help="with --broker: stop after N (0: never)"
+    )
+
     scenarios = sub.add_parser(
         "scenarios",
         help="list the built-in scenarios, or print one",
@@ -130,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_scenarios(args)
         if args.command == "broker":
             return _cmd_broker(args)
+        if args.command == "decode":
+            return _cmd_decode(args)
         if args.command == "bench":
             from swarm.bench import main as bench_main
 
@@ -213,6 +236,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, sort_keys=True))
     elif not args.quiet:
         _print_summary(summary)
+    return 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from swarm import decode
+
+    if args.broker is not None:
+        return _decode_live(args)
+    if args.hex:
+        for record in decode.from_hex_lines(sys.stdin):
+            print(decode.to_line(record), flush=True)
+        return 0
+    try:
+        payload = args.file.read_bytes() if args.file else sys.stdin.buffer.read()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read {str(args.file)!r}: {exc.strerror}") from None
+    record = decode.describe(payload)
+    print(decode.to_line(record))
+    return 1 if "malformed" in record else 0
+
+
+def _decode_live(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from swarm import decode, topics
+    from swarm.broker.mqtt import BrokerUrl, MqttTransport
+
+    try:
+        url = BrokerUrl.parse(args.broker)
+        topics.validate_filter(args.topic)
+    except ValueError as exc:
+        raise ScenarioError(f"decode: {exc}") from None
+
+    async def follow() -> None:
+        transport = MqttTransport(url)
+        link = transport.connect(f"swarm-decode-{os.getpid()}")
+        link.subscribe(args.topic)
+        await transport.start()
+        seen = 0
+        try:
+            async for message in link:
+                print(decode.to_line(decode.describe(message.payload, message.topic)), flush=True)
+                seen += 1
+                if args.count and seen >= args.count:
+                    break
+        finally:
+            await transport.stop()
+
+    asyncio.run(follow())
     return 0
 
 
