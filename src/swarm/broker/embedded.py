@@ -9,10 +9,9 @@ timer, so a round in which thousands of agents hear from each other costs few ti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 from swarm import topics
-from swarm.broker.link import DEFAULT_INBOX_CAPACITY, Handler, Inbox, LinkClosed, Message
+from swarm.broker.link import DEFAULT_INBOX_CAPACITY, ClientLink
 from swarm.broker.network import Endpoint, NetworkModel
 from swarm.metrics import MessageCounters
 from swarm.wire import MAX_MESSAGE_BYTES
@@ -20,73 +19,35 @@ from swarm.wire import MAX_MESSAGE_BYTES
 __all__ = ["EmbeddedBroker", "EmbeddedLink"]
 
 
-class EmbeddedLink:
+class EmbeddedLink(ClientLink):
     """One client connection to the embedded broker."""
 
-    __slots__ = ("_broker", "_filters", "_handler", "client_id", "closed", "endpoint", "inbox")
+    __slots__ = ("_broker", "endpoint")
 
     def __init__(
         self, broker: EmbeddedBroker, client_id: str, endpoint: Endpoint, capacity: int
     ) -> None:
+        super().__init__(client_id, capacity)
         self._broker = broker
-        self.client_id = client_id
         self.endpoint = endpoint
-        self.inbox = Inbox(capacity)
-        self._filters: list[str] = []
-        self._handler: Handler | None = None
-        self.closed = False
 
     def publish(self, topic: str, payload: bytes) -> None:
+        # The checks are inlined: this is the hot path of every gossip round.
         if self.closed:
-            raise LinkClosed(f"client {self.client_id!r} published after close")
+            self._refuse_if_closed("published")
         if "+" in topic or "#" in topic:
-            raise topics.TopicError(f"cannot publish to {topic!r}: wildcards are for filters")
+            self._refuse_wildcards(topic)
         self._broker._route(self, topic, payload)
 
-    def subscribe(self, topic_filter: str) -> None:
-        if self.closed:
-            raise LinkClosed(f"client {self.client_id!r} subscribed after close")
-        topics.validate_filter(topic_filter)
-        if topic_filter not in self._filters:
-            self._filters.append(topic_filter)
-            self._broker._index.add(topic_filter, self)
+    def _subscribed(self, topic_filter: str) -> None:
+        self._broker._index.add(topic_filter, self)
 
-    def unsubscribe(self, topic_filter: str) -> None:
-        if topic_filter in self._filters:
-            self._filters.remove(topic_filter)
-            self._broker._index.remove(topic_filter, self)
+    def _unsubscribed(self, topic_filter: str) -> None:
+        self._broker._index.remove(topic_filter, self)
 
-    def set_handler(self, handler: Handler | None) -> None:
-        self._handler = handler
-
-    def drain(self) -> list[Message]:
-        return self.inbox.drain()
-
-    async def wait(self, deadline: float | None = None) -> bool:
-        return await self.inbox.wait(deadline)
-
-    def __aiter__(self) -> AsyncIterator[Message]:
-        return self.inbox.__aiter__()
-
-    def _deliver(self, topic: str, payload: bytes) -> bool:
-        if self.closed:
-            return False
-        handler = self._handler
-        if handler is not None:
-            handler(topic, payload)
-            return True
-        return self.inbox.put(Message(topic, payload))
-
-    def close(self) -> None:
-        """Disconnect: drop subscriptions and wake anyone waiting on the inbox."""
-        if self.closed:
-            return
-        self.closed = True
+    def _disconnect(self) -> None:
         for topic_filter in self._filters:
             self._broker._index.remove(topic_filter, self)
-        self._filters.clear()
-        self._handler = None
-        self.inbox.close()
 
 
 class EmbeddedBroker:
@@ -190,7 +151,7 @@ class EmbeddedBroker:
         delivered = 0
         for dst, topic, payload in bucket:
             try:
-                if dst._deliver(topic, payload):
+                if dst.deliver(topic, payload):
                     delivered += 1
             except Exception:  # a subscriber's handler failed: that copy is lost, not the rest
                 continue

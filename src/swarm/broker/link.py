@@ -12,7 +12,17 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["DEFAULT_INBOX_CAPACITY", "Handler", "Inbox", "Link", "LinkClosed", "Message"]
+from swarm import topics
+
+__all__ = [
+    "DEFAULT_INBOX_CAPACITY",
+    "ClientLink",
+    "Handler",
+    "Inbox",
+    "Link",
+    "LinkClosed",
+    "Message",
+]
 
 DEFAULT_INBOX_CAPACITY = 10_000
 
@@ -125,3 +135,80 @@ class Inbox:
                 await self.wait()
                 continue
             yield self._items.pop(0)
+
+
+class ClientLink:
+    """What every transport's Link shares: identity, subscriptions, and delivery of what
+    arrives to the handler or the inbox. Subclasses say how messages reach the broker
+    (`publish`, `_subscribed`, `_unsubscribed`, `_disconnect`)."""
+
+    __slots__ = ("_filters", "_handler", "client_id", "closed", "inbox")
+
+    def __init__(self, client_id: str, capacity: int = DEFAULT_INBOX_CAPACITY) -> None:
+        self.client_id = client_id
+        self.inbox = Inbox(capacity)
+        self.closed = False
+        self._filters: list[str] = []
+        self._handler: Handler | None = None
+
+    def _refuse_if_closed(self, action: str) -> None:
+        if self.closed:
+            raise LinkClosed(f"client {self.client_id!r} {action} after close")
+
+    @staticmethod
+    def _refuse_wildcards(topic: str) -> None:
+        if "+" in topic or "#" in topic:
+            raise topics.TopicError(f"cannot publish to {topic!r}: wildcards are for filters")
+
+    def subscribe(self, topic_filter: str) -> None:
+        self._refuse_if_closed("subscribed")
+        topics.validate_filter(topic_filter)
+        if topic_filter not in self._filters:
+            self._filters.append(topic_filter)
+            self._subscribed(topic_filter)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        if topic_filter in self._filters:
+            self._filters.remove(topic_filter)
+            self._unsubscribed(topic_filter)
+
+    def _subscribed(self, topic_filter: str) -> None:
+        """Tell the broker (subclasses)."""
+
+    def _unsubscribed(self, topic_filter: str) -> None:
+        """Tell the broker (subclasses)."""
+
+    def set_handler(self, handler: Handler | None) -> None:
+        self._handler = handler
+
+    def drain(self) -> list[Message]:
+        return self.inbox.drain()
+
+    async def wait(self, deadline: float | None = None) -> bool:
+        return await self.inbox.wait(deadline)
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self.inbox.__aiter__()
+
+    def deliver(self, topic: str, payload: bytes) -> bool:
+        """Hand an arrived message to the handler or the inbox; False if it was not taken."""
+        if self.closed:
+            return False
+        handler = self._handler
+        if handler is not None:
+            handler(topic, payload)
+            return True
+        return self.inbox.put(Message(topic, payload))
+
+    def close(self) -> None:
+        """Disconnect: no more delivery, and anyone waiting on the inbox wakes up."""
+        if self.closed:
+            return
+        self.closed = True
+        self._disconnect()
+        self._filters.clear()
+        self._handler = None
+        self.inbox.close()
+
+    def _disconnect(self) -> None:
+        """Leave the broker (subclasses)."""

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
-from swarm import topics
-from swarm.broker.link import DEFAULT_INBOX_CAPACITY, Handler, Inbox, LinkClosed, Message
+from swarm.broker.link import DEFAULT_INBOX_CAPACITY, ClientLink
 from swarm.broker.network import Endpoint
 from swarm.metrics import MessageCounters
 
@@ -68,7 +66,7 @@ class BrokerUrl:
         return f"mqtt://{self.host}:{self.port}"
 
 
-class MqttLink:
+class MqttLink(ClientLink):
     """One MQTT client behind the Link interface."""
 
     def __init__(
@@ -80,24 +78,17 @@ class MqttLink:
         capacity: int = DEFAULT_INBOX_CAPACITY,
         qos: int = 0,
     ) -> None:
+        super().__init__(client_id, capacity)
         self.url = url
-        self.client_id = client_id
         self.counters = counters
         self.qos = qos
-        self.inbox = Inbox(capacity)
-        self.closed = False
-        self._handler: Handler | None = None
-        self._filters: list[str] = []
         self._outgoing: asyncio.Queue[tuple[object, str, bytes]] = asyncio.Queue(OUTGOING_CAPACITY)
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
 
-    # -- the Link interface ------------------------------------------------------------------
     def publish(self, topic: str, payload: bytes) -> None:
-        if self.closed:
-            raise LinkClosed(f"client {self.client_id!r} published after close")
-        if "+" in topic or "#" in topic:
-            raise topics.TopicError(f"cannot publish to {topic!r}: wildcards are for filters")
+        self._refuse_if_closed("published")
+        self._refuse_wildcards(topic)
         self.counters.sent += 1
         self.counters.bytes += len(payload)
         try:
@@ -105,41 +96,17 @@ class MqttLink:
         except asyncio.QueueFull:
             self.counters.dropped += 1
 
-    def subscribe(self, topic_filter: str) -> None:
-        if self.closed:
-            raise LinkClosed(f"client {self.client_id!r} subscribed after close")
-        topics.validate_filter(topic_filter)
-        if topic_filter not in self._filters:
-            self._filters.append(topic_filter)
-            if self._task is not None:
-                self._outgoing.put_nowait((_SUBSCRIBE, topic_filter, b""))
+    def _subscribed(self, topic_filter: str) -> None:
+        if self._task is not None:  # before open(), the connection subscribes to them all
+            self._outgoing.put_nowait((_SUBSCRIBE, topic_filter, b""))
 
-    def unsubscribe(self, topic_filter: str) -> None:
-        if topic_filter in self._filters:
-            self._filters.remove(topic_filter)
-            if self._task is not None:
-                self._outgoing.put_nowait((_UNSUBSCRIBE, topic_filter, b""))
+    def _unsubscribed(self, topic_filter: str) -> None:
+        if self._task is not None:
+            self._outgoing.put_nowait((_UNSUBSCRIBE, topic_filter, b""))
 
-    def set_handler(self, handler: Handler | None) -> None:
-        self._handler = handler
-
-    def drain(self) -> list[Message]:
-        return self.inbox.drain()
-
-    async def wait(self, deadline: float | None = None) -> bool:
-        return await self.inbox.wait(deadline)
-
-    def __aiter__(self) -> AsyncIterator[Message]:
-        return self.inbox.__aiter__()
-
-    def close(self) -> None:
-        """Disconnect cleanly; queued outgoing messages are dropped and counted."""
-        if self.closed:
-            return
-        self.closed = True
+    def _disconnect(self) -> None:
+        """Queued outgoing messages are dropped and counted; then a clean DISCONNECT."""
         self.counters.dropped += sum(1 for kind, _, _ in self._drain_outgoing() if kind is None)
-        self._handler = None
-        self.inbox.close()
         if self._task is not None and not self._task.done():
             # The writer leaves the client's context: a clean DISCONNECT, no last will.
             self._outgoing.put_nowait((_DISCONNECT, "", b""))
@@ -241,16 +208,11 @@ class MqttLink:
                     1  # MQTT payloads are bytes; anything else is not ours
                 )
                 continue
-            topic = message.topic.value
-            handler = self._handler
-            if handler is not None:
-                try:
-                    handler(topic, bytes(payload))
-                except Exception:
-                    counters.dropped += 1
-                    continue
-                counters.delivered += 1
-            elif self.inbox.put(Message(topic, bytes(payload))):
+            try:
+                taken = self.deliver(message.topic.value, bytes(payload))
+            except Exception:  # a failing handler loses this copy only
+                taken = False
+            if taken:
                 counters.delivered += 1
             else:
                 counters.dropped += 1
