@@ -302,7 +302,15 @@ class Fleet:
         classes: dict[str, int] = {}
         for kind in self.placement.kinds:
             classes[kind] = classes.get(kind, 0) + 1
+        extra: dict[str, Any] = {}
+        if self.broker_url is not None:
+            extra["reconnects"] = self.broker.reconnects
+            # Each publish has one subscriber (an inbox): what neither arrived nor was
+            # counted dropped here was lost inside the broker (e.g. across a restart).
+            m = self.world.counters
+            extra["lost_in_broker"] = max(0, m.sent - m.delivered - m.dropped)
         return {
+            **extra,
             "scenario": s.to_dict(),
             "seed": s.run.seed,
             "version": __version__,

@@ -26,6 +26,8 @@ OUTGOING_CAPACITY = 10_000
 _SUBSCRIBE = object()
 _UNSUBSCRIBE = object()
 _DISCONNECT = object()
+RECONNECT_FIRST_DELAY = 0.1  # seconds; doubles per failed attempt
+RECONNECT_MAX_DELAY = 5.0
 
 
 class BrokerUnavailable(RuntimeError):
@@ -85,6 +87,7 @@ class MqttLink(ClientLink):
         self._outgoing: asyncio.Queue[tuple[object, str, bytes]] = asyncio.Queue(OUTGOING_CAPACITY)
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
+        self.reconnects = 0
 
     def publish(self, topic: str, payload: bytes) -> None:
         self._refuse_if_closed("published")
@@ -146,42 +149,64 @@ class MqttLink(ClientLink):
             await task
 
     async def _run(self, timeout: float) -> None:
+        """Connect, then serve until closed; a lost connection is retried with backoff.
+
+        Only the first connection may fail the caller (`open` raises BrokerUnavailable):
+        once a fleet runs, a broker restart must not end it. While disconnected,
+        publishes wait in the bounded outgoing queue (overflow is counted).
+        """
         ready = self._ready
         assert ready is not None
-        try:
-            async with aiomqtt.Client(
-                self.url.host,
-                self.url.port,
-                username=self.url.username,
-                password=self.url.password,
-                identifier=self.client_id,
-                protocol=aiomqtt.ProtocolVersion.V5,
-                timeout=timeout,
-                keepalive=30,
-            ) as client:
-                for topic_filter in self._filters:
-                    await client.subscribe(topic_filter, qos=self.qos)
+        attempt = 0
+        while not self.closed:
+            try:
+                async with aiomqtt.Client(
+                    self.url.host,
+                    self.url.port,
+                    username=self.url.username,
+                    password=self.url.password,
+                    identifier=self.client_id,
+                    protocol=aiomqtt.ProtocolVersion.V5,
+                    timeout=timeout,
+                    keepalive=30,
+                ) as client:
+                    for topic_filter in self._filters:  # a new session has none of them
+                        await client.subscribe(topic_filter, qos=self.qos)
+                    if ready.done():
+                        self.reconnects += 1
+                    else:
+                        ready.set_result(None)
+                    attempt = 0
+                    if await self._serve(client):
+                        return  # closed: a clean DISCONNECT on leaving the context
+            except aiomqtt.MqttError as exc:
                 if not ready.done():
-                    ready.set_result(None)
-                reader = asyncio.get_running_loop().create_task(self._read(client))
-                try:
-                    await self._write(client)
-                finally:
-                    reader.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await reader
-        except aiomqtt.MqttError as exc:
-            if not ready.done():
-                ready.set_exception(
-                    BrokerUnavailable(
-                        f"cannot connect to {self.url} as {self.client_id!r}: {exc}; is a "
-                        "broker running there? (`swarm broker` starts a local one)"
+                    ready.set_exception(
+                        BrokerUnavailable(
+                            f"cannot connect to {self.url} as {self.client_id!r}: {exc}; is a "
+                            "broker running there? (`swarm broker` starts a local one)"
+                        )
                     )
-                )
-        except asyncio.CancelledError:
-            if not ready.done():
-                ready.cancel()
-            raise
+                    return
+            except asyncio.CancelledError:
+                if not ready.done():
+                    ready.cancel()
+                raise
+            await asyncio.sleep(min(RECONNECT_MAX_DELAY, RECONNECT_FIRST_DELAY * 2**attempt))
+            attempt += 1
+
+    async def _serve(self, client: aiomqtt.Client) -> bool:
+        """Read and write until one side stops; True when the link was closed on purpose."""
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(self._read(client))
+        writer = loop.create_task(self._write(client))
+        try:
+            await asyncio.wait([reader, writer], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+        return writer.done() and not writer.cancelled() and writer.exception() is None
 
     async def _write(self, client: aiomqtt.Client) -> None:
         queue = self._outgoing
@@ -191,7 +216,11 @@ class MqttLink(ClientLink):
                 if kind is _DISCONNECT:
                     return
                 if kind is None:
-                    await client.publish(topic, payload, qos=self.qos)
+                    try:
+                        await client.publish(topic, payload, qos=self.qos)
+                    except aiomqtt.MqttError:
+                        self.counters.dropped += 1  # lost with the connection
+                        raise
                 elif kind is _SUBSCRIBE:
                     await client.subscribe(topic, qos=self.qos)
                 else:
@@ -258,6 +287,11 @@ class MqttTransport:
     @property
     def in_flight(self) -> int:
         return sum(link.pending for link in self.links)
+
+    @property
+    def reconnects(self) -> int:
+        """Connections re-established after the broker went away."""
+        return sum(link.reconnects for link in self.links)
 
     async def start(self, timeout: float = 10.0) -> None:
         """Connect every link (a bounded number at a time) and wait for subscriptions."""
