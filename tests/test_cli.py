@@ -87,7 +87,13 @@ def test_bench_lists_and_rejects_unknown_names(capsys) -> None:
 def test_bench_quick_json_has_names_figures_and_ratios(capsys) -> None:
     assert main(["bench", "--quick", "--json"]) == 0
     results = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(results) == {"embedded-throughput", "agents-memory", "virtual-speedup"}
+    assert set(results) == {
+        "embedded-throughput",
+        "agents-memory",
+        "virtual-speedup",
+        "mqtt-throughput",
+    }
+    assert results["mqtt-throughput"]["ratio"] > 0
     assert results["embedded-throughput"]["ratio"] > 0
     assert results["agents-memory"]["kib_per_agent"] > 0
     assert results["virtual-speedup"]["speedup"] > 1

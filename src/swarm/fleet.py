@@ -123,8 +123,14 @@ class Fleet:
         self.broker: Any
         if broker_url is None:
             self.broker = EmbeddedBroker(self._network_model(), self.world.counters)
+        elif scenario.broker.connections == "shared":
+            from swarm.broker.shared import SharedTransport  # aiomqtt only with a broker
+
+            self.broker = SharedTransport(
+                broker_url, run_id, self.world.counters, clients=scenario.broker.clients
+            )
         else:
-            from swarm.broker.mqtt import MqttTransport  # aiomqtt only when a broker is named
+            from swarm.broker.mqtt import MqttTransport
 
             self.broker = MqttTransport(broker_url, self.world.counters)
         self.cores = self._build_cores()

@@ -105,11 +105,22 @@ class NetworkSection:
     partitions: list[list[str]] = _rule([], "groups of regions cut off from each other")
 
 
+@dataclass(frozen=True)
+class BrokerSection:
+    connections: str = _rule(
+        "per-agent",
+        "on a real broker: an MQTT client per agent, or a few shared ones with bundling",
+        choices=("per-agent", "shared"),
+    )
+    clients: int = _rule(2, "shared mode: MQTT connections per process", min=1, max=64)
+
+
 SECTIONS: dict[str, type] = {
     "run": RunSection,
     "fleet": FleetSection,
     "gossip": GossipSection,
     "network": NetworkSection,
+    "broker": BrokerSection,
 }
 
 
@@ -119,6 +130,7 @@ class Scenario:
     fleet: FleetSection = field(default_factory=FleetSection)
     gossip: GossipSection = field(default_factory=GossipSection)
     network: NetworkSection = field(default_factory=NetworkSection)
+    broker: BrokerSection = field(default_factory=BrokerSection)
 
     @property
     def max_rounds(self) -> int:

@@ -75,6 +75,11 @@ def control(run: str, command: str) -> str:
     return f"{ROOT}/{run}/control/{command}"
 
 
+def bundle(run: str, shard: int) -> str:
+    """Where one process of a fleet receives bundles of its agents' messages (shared mode)."""
+    return f"{ROOT}/{run}/shard/{shard}/bundle"
+
+
 def run_filter(run: str) -> str:
     """Filter matching all traffic of one run."""
     return f"{ROOT}/{run}/#"

@@ -192,3 +192,54 @@ def test_a_broker_restart_mid_run_is_survived_and_counted() -> None:
     assert (
         messages["sent"] == messages["delivered"] + messages["dropped"] + summary["lost_in_broker"]
     )
+
+
+def shared(protocol: str = "push", count: int = 60, **gossip: object):
+    data = fast(protocol, count, **gossip).to_dict()
+    data["broker"] = {"connections": "shared", "clients": 2}
+    return from_dict(data)
+
+
+@pytest.mark.parametrize("protocol", ["push", "pull", "push-sum"])
+def test_shared_mode_bundles_and_still_informs_everyone(mosquitto: MosquittoServer, protocol):
+    summary = run_scenario(shared(protocol), broker_url=mosquitto.url)
+    messages = summary["messages"]
+    assert messages["sent"] == messages["delivered"] > 0
+    assert messages["dropped"] == messages["dropped_malformed"] == summary["lost_in_broker"] == 0
+    if protocol == "push-sum":
+        assert summary["results"]["mass_error"] < 1e-9
+    else:
+        assert summary["results"]["residue"] == 0.0
+
+
+def test_shared_mode_counts_forged_bundles(mosquitto: MosquittoServer) -> None:
+    mosquitto_pub = shutil.which("mosquitto_pub")
+    assert mosquitto_pub
+    fleet = Fleet(shared(count=20), broker_url=mosquitto.url)
+    run_id = fleet.world.run_id
+    bundle_topic = topics.bundle(run_id, 0)
+    inbox = topics.inbox(run_id, fleet.world.ids[2])
+    forged = [
+        b"not msgpack",
+        wire.pack("push", "x", 1, 0.0, 0, []),  # a valid envelope of the wrong kind
+        wire.pack("bundle", "x", 1, 0.0, 0, [["swarm/elsewhere/metrics", b"x"], [inbox, b"junk"]]),
+    ]
+
+    def inject(round: int) -> None:
+        if round == 1:
+            for payload in forged:
+                subprocess.run(
+                    [mosquitto_pub, "-p", str(mosquitto.port), "-t", bundle_topic, "-s"],
+                    input=payload,
+                    check=True,
+                    timeout=10,
+                )
+
+    async def main() -> dict:
+        fleet.world.rounds.add("forger", inject)
+        return await fleet.run()
+
+    summary = asyncio.run(main())
+    # Two bad bundles, one item outside the inboxes, one payload an agent rejects.
+    assert summary["messages"]["dropped_malformed"] == 4
+    assert summary["results"]["residue"] == 0.0

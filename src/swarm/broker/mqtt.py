@@ -89,7 +89,8 @@ class MqttLink(ClientLink):
         self._ready: asyncio.Future[None] | None = None
         self.reconnects = 0
 
-    def publish(self, topic: str, payload: bytes) -> None:
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Queue for the broker; False (and counted) when the outgoing queue is full."""
         self._refuse_if_closed("published")
         self._refuse_wildcards(topic)
         self.counters.sent += 1
@@ -98,6 +99,8 @@ class MqttLink(ClientLink):
             self._outgoing.put_nowait((None, topic, payload))
         except asyncio.QueueFull:
             self.counters.dropped += 1
+            return False
+        return True
 
     def _subscribed(self, topic_filter: str) -> None:
         if self._task is not None:  # before open(), the connection subscribes to them all
