@@ -30,6 +30,7 @@ def test_same_seed_gives_byte_identical_metrics_and_another_seed_does_not(tmp_pa
     run_scenario(scenario, out_dir=tmp_path / "a")
     run_scenario(scenario, out_dir=tmp_path / "b")
     first = (tmp_path / "a" / "metrics.jsonl").read_bytes()
+    assert (tmp_path / "a" / "events.jsonl").read_bytes() == b""  # nothing crashed
     assert first == (tmp_path / "b" / "metrics.jsonl").read_bytes()
     assert first.count(b"\n") > 5
     other = load("fleet", **{"fleet.count": 300, "run.seed": 2})
@@ -181,6 +182,9 @@ def test_a_core_bug_crashes_one_agent_and_the_run_goes_on() -> None:
     summary = clock.run(fleet.run())
     assert [c["agent"] for c in summary["crashes"]] == [fleet.world.ids[victim]]
     assert "boom" in summary["crashes"][0]["reason"]
+    # The crash also travelled as an event message on swarm/<run>/events/crash.
+    [event] = fleet.recorder.events
+    assert event["event"] == "crash" and event["agent"] == fleet.world.ids[victim]
     assert summary["results"]["residue"] == pytest.approx(1 / 50)
 
 

@@ -32,6 +32,7 @@ from swarm.seeding import Stream, generator
 __all__ = ["Fleet", "Placement", "place_agents", "run_scenario"]
 
 METRICS = wire.register_kind("metrics")
+EVENT = wire.register_kind("event")
 RoundCallback = Callable[[dict[str, Any]], None]
 
 
@@ -71,10 +72,15 @@ def _agent_ids(n: int) -> list[str]:
 
 @dataclass
 class _Recorder:
-    """Subscriber that turns metrics messages into JSON lines (byte-identical per seed)."""
+    """Subscriber that turns metrics and event messages into JSON lines.
+
+    On the embedded broker both files are byte-identical for one scenario and seed.
+    """
 
     sink: TextIO | None = None
+    events_sink: TextIO | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     malformed: int = 0
 
     def on_payload(self, topic: str, payload: bytes) -> None:
@@ -83,13 +89,16 @@ class _Recorder:
         except wire.MalformedMessage:
             self.malformed += 1
             return
-        if envelope.kind != METRICS or type(envelope.body) is not dict:
+        if type(envelope.body) is not dict or envelope.kind not in (METRICS, EVENT):
             self.malformed += 1
             return
-        self.rows.append(envelope.body)
-        if self.sink is not None:
-            self.sink.write(json.dumps(envelope.body, sort_keys=True, separators=(",", ":")))
-            self.sink.write("\n")
+        rows, sink = (
+            (self.rows, self.sink) if envelope.kind == METRICS else (self.events, self.events_sink)
+        )
+        rows.append(envelope.body)
+        if sink is not None:
+            sink.write(json.dumps(envelope.body, sort_keys=True, separators=(",", ":")))
+            sink.write("\n")
 
 
 class Fleet:
@@ -102,11 +111,12 @@ class Fleet:
         metrics_sink: TextIO | None = None,
         on_round: RoundCallback | None = None,
         broker_url: str | None = None,
+        events_sink: TextIO | None = None,
     ) -> None:
         self.scenario = scenario
         self.broker_url = broker_url
         self.on_round = on_round
-        self.recorder = _Recorder(metrics_sink)
+        self.recorder = _Recorder(metrics_sink, events_sink)
         self.placement = place_agents(scenario)
         self.topology = self._build_topology()
         n = scenario.fleet.count
@@ -139,6 +149,7 @@ class Fleet:
         self.wall_time = 0.0
         self.sim_time = 0.0
         self._published = 0
+        self._events_published = 0
 
     # -- construction ----------------------------------------------------------------------
     def _build_topology(self) -> Topology:
@@ -219,6 +230,7 @@ class Fleet:
         rounds = world.rounds
         recorder_link = self.broker.connect("recorder", Endpoint(reliable=True))
         recorder_link.subscribe(topics.metrics(world.run_id))
+        recorder_link.subscribe(topics.events_filter(world.run_id))
         recorder_link.set_handler(self.recorder.on_payload)
         self._observer_link = self.broker.connect("observer", Endpoint(reliable=True))
         rounds.add("observer", self._observe)  # first in every round: samples before acts
@@ -239,6 +251,7 @@ class Fleet:
         finally:
             rounds.stop()
             self.sim_time = loop.time() - rounds.start
+            self._publish_events(rounds.round)
             await self.broker.drain()
             for agent in self.agents:
                 agent.stop()
@@ -255,15 +268,29 @@ class Fleet:
     async def _flush_recorder(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait (bounded) until the recorder has every row the observer published."""
         deadline = loop.time() + 5.0
-        while len(self.recorder.rows) + self.recorder.malformed < self._published:
+        recorder = self.recorder
+        while len(recorder.rows) + len(recorder.events) + recorder.malformed < self._published:
             if loop.time() >= deadline:
                 break
             await asyncio.sleep(0.001)
 
+    def _publish_events(self, round: int) -> None:
+        """Crashes since the last call, as event messages on swarm/<run>/events/crash."""
+        crashes = self.world.crashes
+        topic = topics.events(self.world.run_id, "crash")
+        for agent_id, reason in crashes[self._events_published :]:
+            body = {"event": "crash", "round": round, "agent": agent_id, "reason": reason}
+            time = max(0, round) * self.world.rounds.period
+            envelope = wire.Envelope(EVENT, "observer", self._published, time, 0, body)
+            self._observer_link.publish(topic, wire.encode(envelope))
+            self._published += 1
+        self._events_published = len(crashes)
+
     def _observe(self, round: int) -> None:
         """Publish one metrics row; end the run when done or out of rounds."""
+        self._publish_events(round)
         row, done = self._sample(round)
-        envelope = wire.Envelope(METRICS, "observer", round, row["time"], 0, row)
+        envelope = wire.Envelope(METRICS, "observer", self._published, row["time"], 0, row)
         self._observer_link.publish(topics.metrics(self.world.run_id), wire.encode(envelope))
         self._published += 1
         if self.on_round is not None:
@@ -393,15 +420,24 @@ def run_scenario(
     from swarm import clock
 
     sink: TextIO | None = None
+    events: TextIO | None = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         sink = (out_dir / "metrics.jsonl").open("w", encoding="utf-8")
+        events = (out_dir / "events.jsonl").open("w", encoding="utf-8")
     try:
-        fleet = Fleet(scenario, metrics_sink=sink, on_round=on_round, broker_url=broker_url)
+        fleet = Fleet(
+            scenario,
+            metrics_sink=sink,
+            events_sink=events,
+            on_round=on_round,
+            broker_url=broker_url,
+        )
         summary = clock.run(fleet.run(), virtual=broker_url is None)
     finally:
-        if sink is not None:
-            sink.close()
+        for handle in (sink, events):
+            if handle is not None:
+                handle.close()
     if out_dir is not None:
         (out_dir / "summary.json").write_text(
             json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
