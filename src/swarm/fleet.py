@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from swarm import __version__, laws, topics, wire
+from swarm import __version__, observe, topics, wire
 from swarm.agents.base import World
 from swarm.agents.gossiper import GossipAgent
 from swarm.broker.embedded import EmbeddedBroker
@@ -120,6 +120,7 @@ class Fleet:
         self.placement = place_agents(scenario)
         self.topology = self._build_topology()
         n = scenario.fleet.count
+        self.local = range(n)  # the agents this process runs (a slice when sharded)
         ids = _agent_ids(n)
         run_id = scenario.run.name
         self.world = World(
@@ -190,7 +191,7 @@ class Fleet:
             model.partition([[index[r] for r in group] for group in net.partitions])
         return model
 
-    def _build_cores(self) -> list[Any]:
+    def _build_cores(self) -> dict[int, Any]:
         g = self.scenario.gossip
         n = self.scenario.fleet.count
         if self.scenario.aggregating:
@@ -201,15 +202,15 @@ class Fleet:
                 "index": lambda: np.arange(n, dtype=float),
             }[g.values]()
             cls = aggregation.PROTOCOLS[g.protocol]
-            return [cls(i, self.topology, float(values[i]), fanout=g.fanout) for i in range(n)]
+            return {i: cls(i, self.topology, float(values[i]), fanout=g.fanout) for i in self.local}
         cls = dissemination.PROTOCOLS[g.protocol]
         extra: dict[str, Any] = {}
         if cls is dissemination.RumorMongering:
             extra = {"feedback": g.feedback, "stop": g.stop, "k": g.k}
-        return [
-            cls(i, self.topology, fanout=g.fanout, ttl=g.ttl, memory=g.memory, **extra)
-            for i in range(n)
-        ]
+        return {
+            i: cls(i, self.topology, fanout=g.fanout, ttl=g.ttl, memory=g.memory, **extra)
+            for i in self.local
+        }
 
     def _inject(self) -> tuple[int, int]:
         if self.scenario.aggregating:
@@ -218,7 +219,8 @@ class Fleet:
         origin = int(rng.integers(self.scenario.fleet.count))
         rumor_id = int(rng.integers(1, 2**63))
         data = rng.bytes(self.scenario.gossip.payload_bytes)
-        self.cores[origin].inject(rumor_id, data, 0)
+        if origin in self.cores:
+            self.cores[origin].inject(rumor_id, data, 0)
         return rumor_id, origin
 
     # -- running ---------------------------------------------------------------------------
@@ -235,7 +237,7 @@ class Fleet:
         self._observer_link = self.broker.connect("observer", Endpoint(reliable=True))
         rounds.add("observer", self._observe)  # first in every round: samples before acts
         placement = self.placement
-        for i, core in enumerate(self.cores):
+        for i, core in self.cores.items():
             x, y = float(placement.positions[i, 0]), float(placement.positions[i, 1])
             region = int(placement.regions[i])
             link = self.broker.connect(world.ids[i], Endpoint(x, y, region))
@@ -300,30 +302,19 @@ class Fleet:
 
     def _sample(self, round: int) -> tuple[dict[str, Any], bool]:
         """One metrics row, taken before the agents act in `round`; and whether we are done."""
-        counters = self.world.counters
-        row: dict[str, Any] = {
-            "round": round,
-            "time": round * self.world.rounds.period,
-            "alive": sum(a.alive for a in self.agents),
-            **counters.as_dict(),
-        }
-        n = len(self.cores)
-        if self.scenario.aggregating:
-            estimates = np.fromiter((c.estimate for c in self.cores), float, n)
-            row["mean"] = float(estimates.mean())
-            row["variance"] = float(estimates.var())
-            row["mass"] = float(np.fromiter((c.mass for c in self.cores), float, n).sum())
-            return row, False
-        rid = self.rumor_id
-        informed = 0
-        for core in self.cores:
-            learned = core.informed_round(rid)
-            if learned is not None and learned <= round:
-                informed += 1
-        row["informed"] = informed
-        row["informed_fraction"] = informed / n
-        quiet = self.broker.in_flight == 0 and not any(c.active for c in self.cores)
-        return row, informed == n or (round > 0 and quiet)
+        return observe.merge_rows([self._partial_sample(round)])
+
+    def _partial_sample(self, round: int) -> dict[str, Any]:
+        return observe.sample(
+            list(self.cores.values()),
+            round=round,
+            period=self.world.rounds.period,
+            aggregating=self.scenario.aggregating,
+            rumor_id=self.rumor_id,
+            counters=self.world.counters,
+            alive=sum(a.alive for a in self.agents),
+            in_flight=self.broker.in_flight,
+        )
 
     # -- results ---------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -359,49 +350,19 @@ class Fleet:
             "results": self._results(),
         }
 
+    def partial_results(self) -> dict[str, Any]:
+        return observe.partial_results(
+            self.cores.items(),
+            aggregating=self.scenario.aggregating,
+            rumor_id=self.rumor_id,
+            origin=self.origin,
+        )
+
     def _results(self) -> dict[str, Any]:
-        s = self.scenario
-        n = s.fleet.count
-        rows = self.recorder.rows
-        if s.aggregating:
-            initial = float(np.sum([c.initial for c in self.cores]))
-            final = float(np.sum([c.mass for c in self.cores]))  # after in-flight copies landed
-            truth = initial / n
-            error = max(abs(float(c.estimate) - truth) for c in self.cores)
-            return {
-                "variance": [r["variance"] for r in rows],
-                "mass_error": abs(final - initial) / abs(initial) if initial else abs(final),
-                "true_mean": truth,
-                "max_error": error,
-            }
-        last_round = rows[-1]["round"] if rows else 0
-        learned = [
-            r
-            for i, c in enumerate(self.cores)
-            if i != self.origin
-            and (r := c.informed_round(self.rumor_id)) is not None
-            and r <= last_round
-        ]
-        informed = len(learned) + 1
-        residue = (n - informed) / n
-        traffic = sum(c.rumor_messages for c in self.cores) / n
-        results: dict[str, Any] = {
-            "residue": residue,
-            "traffic": traffic,
-            "t_ave": float(np.mean(learned)) if learned else None,
-            "t_last": max(learned) if learned else None,
-            "rounds_to_all": max(learned, default=0) if informed == n else None,
-            "origin": self.world.ids[self.origin],
-        }
-        if (
-            s.network.topology == "complete"
-            and s.gossip.protocol == "push"
-            and s.gossip.fanout == 1
-        ):
-            results["predicted_rounds_to_all"] = laws.push_rounds_complete(n)
-        if s.gossip.protocol == "rumor" and s.gossip.feedback and s.gossip.stop == "coin":
-            results["predicted_residue"] = laws.rumor_residue_feedback_coin(s.gossip.k)
-        return results
+        out = observe.results(self.scenario, [self.partial_results()], self.recorder.rows)
+        if not self.scenario.aggregating:
+            out["origin"] = self.world.ids[self.origin]
+        return out
 
 
 def run_scenario(
