@@ -73,6 +73,32 @@ def _parser() -> argparse.ArgumentParser:
         help="run over a real MQTT broker, mqtt://[user:pass@]host:port (wall-clock time; "
         "every agent is its own MQTT client). Default: the embedded broker",
     )
+    run.add_argument(
+        "--shards",
+        type=_non_negative_int,
+        default=1,
+        metavar="N",
+        help="with --broker: run the fleet in N worker processes (shared connections)",
+    )
+
+    worker = sub.add_parser(
+        "worker",
+        help="run one shard of a fleet whose coordinator is on the broker",
+        description="Join a sharded run: read the scenario and start time that `swarm run "
+        "--broker URL --shards N` published, run slice I of N (agents I, I+N, I+2N, ...), "
+        "report to the coordinator through the broker. Works from any machine that reaches "
+        "the broker.",
+    )
+    worker.add_argument("--broker", required=True, metavar="URL", help="mqtt://host:port")
+    worker.add_argument("--run", required=True, metavar="ID", help="the run's name (run.name)")
+    worker.add_argument("--shard", required=True, metavar="I/N", help="which slice, e.g. 0/2")
+    worker.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds to wait for the coordinator's scenario (default 60)",
+    )
 
     broker = sub.add_parser(
         "broker",
@@ -153,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_broker(args)
         if args.command == "decode":
             return _cmd_decode(args)
+        if args.command == "worker":
+            return _cmd_worker(args)
         if args.command == "bench":
             from swarm.bench import main as bench_main
 
@@ -193,7 +221,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         direct["run.seed"] = args.seed
     if args.agents is not None:
         direct["fleet.count"] = args.agents
+    if args.shards > 1:
+        direct["broker.connections"] = "shared"
     scenario = load(args.scenario, args.overrides, **direct)
+    if args.shards > 1 and args.broker is None:
+        raise ScenarioError("--shards needs --broker: shards talk through a real broker")
+    if args.shards == 0:
+        raise ScenarioError("--shards must be >= 1")
     if args.broker is not None:
         from swarm.broker.mqtt import BrokerUrl
 
@@ -227,9 +261,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         with progress:
-            summary = run_scenario(
-                scenario, out_dir=args.out, on_round=on_round, broker_url=args.broker
-            )
+            if args.shards > 1:
+                from swarm.shards import run_sharded
+
+                summary = run_sharded(
+                    scenario, args.broker, args.shards, out_dir=args.out, on_round=on_round
+                )
+            else:
+                summary = run_scenario(
+                    scenario, out_dir=args.out, on_round=on_round, broker_url=args.broker
+                )
     except OSError as exc:
         raise ScenarioError(f"cannot write results: {exc}") from None
     if args.json:
@@ -237,6 +278,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         _print_summary(summary)
     return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from swarm import topics
+    from swarm.broker.mqtt import BrokerUrl
+
+    try:
+        BrokerUrl.parse(args.broker)
+        topics.validate_segment("--run", args.run)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    try:
+        index_text, count_text = args.shard.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise ScenarioError(f"--shard {args.shard!r}: use I/N, e.g. 0/2") from None
+    if not 0 <= index < count:
+        raise ScenarioError(f"--shard {args.shard!r}: need 0 <= I < N")
+    from swarm.shards import run_worker
+
+    return asyncio.run(run_worker(args.broker, args.run, index, count, args.timeout))
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:

@@ -112,15 +112,22 @@ class Fleet:
         on_round: RoundCallback | None = None,
         broker_url: str | None = None,
         events_sink: TextIO | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.scenario = scenario
+        self.shard, self.shards = shard
+        if not 0 <= self.shard < self.shards:
+            raise ValueError(f"shard {self.shard}/{self.shards}: need 0 <= index < count")
+        if self.shards > 1 and broker_url is None:
+            raise ValueError("shards need a real broker to talk through (--broker)")
         self.broker_url = broker_url
         self.on_round = on_round
         self.recorder = _Recorder(metrics_sink, events_sink)
         self.placement = place_agents(scenario)
         self.topology = self._build_topology()
         n = scenario.fleet.count
-        self.local = range(n)  # the agents this process runs (a slice when sharded)
+        # The agents this process runs: every `shards`-th one, from `shard` on.
+        self.local = range(self.shard, n, self.shards)
         ids = _agent_ids(n)
         run_id = scenario.run.name
         self.world = World(
@@ -137,8 +144,16 @@ class Fleet:
         elif scenario.broker.connections == "shared":
             from swarm.broker.shared import SharedTransport  # aiomqtt only with a broker
 
+            shards, index_of = self.shards, self.world.index_of
             self.broker = SharedTransport(
-                broker_url, run_id, self.world.counters, clients=scenario.broker.clients
+                broker_url,
+                run_id,
+                self.world.counters,
+                clients=scenario.broker.clients,
+                shard=self.shard,
+                shard_of=lambda agent_id: index_of[agent_id] % shards,
+                will=self.shard_will(),
+                keepalive=5 if self.shards > 1 else 30,
             )
         else:
             from swarm.broker.mqtt import MqttTransport
@@ -151,6 +166,14 @@ class Fleet:
         self.sim_time = 0.0
         self._published = 0
         self._events_published = 0
+
+    def shard_will(self) -> tuple[str, bytes] | None:
+        """What the broker announces if this shard's process dies (sharded runs only)."""
+        if self.shards == 1:
+            return None
+        body = {"state": "dead", "shard": self.shard}
+        payload = wire.encode(wire.Envelope(EVENT, f"shard{self.shard}", 0, 0.0, 0, body))
+        return topics.shard_status(self.world.run_id, self.shard), payload
 
     # -- construction ----------------------------------------------------------------------
     def _build_topology(self) -> Topology:
@@ -224,8 +247,11 @@ class Fleet:
         return rumor_id, origin
 
     # -- running ---------------------------------------------------------------------------
-    async def run(self) -> dict[str, Any]:
-        """Run to the end and return the summary."""
+    async def run(self, start_at: float | None = None) -> dict[str, Any]:
+        """Run to the end and return the summary.
+
+        `start_at` (Unix time) aligns round 0 across shards; default: now.
+        """
         wall_started = time.perf_counter()
         loop = asyncio.get_running_loop()
         world = self.world
@@ -247,7 +273,10 @@ class Fleet:
             self.agents.append(agent)
             agent.start()
         await self.broker.start()
-        rounds.begin()
+        if start_at is None:
+            rounds.begin()
+        else:
+            rounds.begin(loop.time() + max(0.0, start_at - time.time()))
         try:
             await rounds.finished()
         finally:
@@ -260,7 +289,8 @@ class Fleet:
             await asyncio.gather(
                 *(a.task for a in self.agents if a.task is not None), return_exceptions=True
             )
-            await self._flush_recorder(loop)
+            if self.shards == 1:
+                await self._flush_recorder(loop)
             self._observer_link.close()
             recorder_link.close()
             await self.broker.stop()
@@ -291,6 +321,15 @@ class Fleet:
     def _observe(self, round: int) -> None:
         """Publish one metrics row; end the run when done or out of rounds."""
         self._publish_events(round)
+        if self.shards > 1:
+            # A shard reports its slice; the coordinator merges and decides when to stop.
+            part = self._partial_sample(round)
+            envelope = wire.Envelope(METRICS, f"shard{self.shard}", round, part["time"], 0, part)
+            topic = topics.shard_metrics(self.world.run_id, self.shard)
+            self._observer_link.publish(topic, wire.encode(envelope))
+            if round >= self.scenario.max_rounds:
+                self.world.rounds.stop()
+            return
         row, done = self._sample(round)
         envelope = wire.Envelope(METRICS, "observer", self._published, row["time"], 0, row)
         self._observer_link.publish(topics.metrics(self.world.run_id), wire.encode(envelope))
@@ -330,9 +369,10 @@ class Fleet:
         if self.broker_url is not None:
             extra["reconnects"] = self.broker.reconnects
             # Each publish has one subscriber (an inbox): what neither arrived nor was
-            # counted dropped here was lost inside the broker (e.g. across a restart).
+            # counted dropped was lost in the broker (e.g. across a restart) or reached
+            # its receiver after it stopped.
             m = self.world.counters
-            extra["lost_in_broker"] = max(0, m.sent - m.delivered - m.dropped)
+            extra["lost"] = max(0, m.sent - m.delivered - m.dropped)
         return {
             **extra,
             "scenario": s.to_dict(),

@@ -123,7 +123,8 @@ def results(
         }
     last_round = rows[-1]["round"] if rows else 0
     learned = [r for p in parts for r in p["learned"] if r <= last_round]
-    informed = len(learned) + 1  # the origin knew from round 0
+    # The origin knew from round 0 (if its process reported at all).
+    informed = len(learned) + any(p["has_origin"] for p in parts)
     out: dict[str, Any] = {
         "residue": (n - informed) / n,
         "traffic": sum(p["rumor_messages"] for p in parts) / n,

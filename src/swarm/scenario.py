@@ -28,6 +28,7 @@ __all__ = [
     "ScenarioError",
     "builtin_names",
     "load",
+    "loads",
     "parse_override",
 ]
 
@@ -372,6 +373,13 @@ def load(
     (used for --seed and --agents). Every value is checked the same way.
     """
     text, label = _read(source if source is not None else "fleet")
+    return loads(text, label, overrides, **direct)
+
+
+def loads(
+    text: str, label: str = "scenario", overrides: Sequence[str] = (), **direct: Any
+) -> Scenario:
+    """`load` from TOML text (e.g. a scenario received from a coordinator)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -80,6 +80,21 @@ def bundle(run: str, shard: int) -> str:
     return f"{ROOT}/{run}/shard/{shard}/bundle"
 
 
+def shard_metrics(run: str, shard: int) -> str:
+    """Where a shard publishes its slice of each round's metrics."""
+    return f"{ROOT}/{run}/shard/{shard}/metrics"
+
+
+def shard_result(run: str, shard: int) -> str:
+    """Where a shard publishes its end-of-run figures."""
+    return f"{ROOT}/{run}/shard/{shard}/result"
+
+
+def shard_status(run: str, shard: int) -> str:
+    """A shard's state; its last will publishes `dead` here when its process vanishes."""
+    return f"{ROOT}/{run}/shard/{shard}/status"
+
+
 def run_filter(run: str) -> str:
     """Filter matching all traffic of one run."""
     return f"{ROOT}/{run}/#"

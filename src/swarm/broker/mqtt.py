@@ -26,6 +26,7 @@ OUTGOING_CAPACITY = 10_000
 _SUBSCRIBE = object()
 _UNSUBSCRIBE = object()
 _DISCONNECT = object()
+_RETAINED = object()
 RECONNECT_FIRST_DELAY = 0.1  # seconds; doubles per failed attempt
 RECONNECT_MAX_DELAY = 5.0
 
@@ -79,11 +80,15 @@ class MqttLink(ClientLink):
         *,
         capacity: int = DEFAULT_INBOX_CAPACITY,
         qos: int = 0,
+        will: tuple[str, bytes] | None = None,
+        keepalive: int = 30,
     ) -> None:
         super().__init__(client_id, capacity)
         self.url = url
         self.counters = counters
         self.qos = qos
+        self.will = will  # (topic, payload) the broker publishes if we vanish without a word
+        self.keepalive = keepalive
         self._outgoing: asyncio.Queue[tuple[object, str, bytes]] = asyncio.Queue(OUTGOING_CAPACITY)
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
@@ -101,6 +106,12 @@ class MqttLink(ClientLink):
             self.counters.dropped += 1
             return False
         return True
+
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Publish with the retain flag (QoS 1): late subscribers get it too; b"" clears it."""
+        self._refuse_if_closed("published")
+        self._refuse_wildcards(topic)
+        self._outgoing.put_nowait((_RETAINED, topic, payload))
 
     def _subscribed(self, topic_filter: str) -> None:
         if self._task is not None:  # before open(), the connection subscribes to them all
@@ -171,7 +182,8 @@ class MqttLink(ClientLink):
                     identifier=self.client_id,
                     protocol=aiomqtt.ProtocolVersion.V5,
                     timeout=timeout,
-                    keepalive=30,
+                    keepalive=self.keepalive,
+                    will=None if self.will is None else aiomqtt.Will(*self.will, qos=1),
                 ) as client:
                     for topic_filter in self._filters:  # a new session has none of them
                         await client.subscribe(topic_filter, qos=self.qos)
@@ -224,6 +236,8 @@ class MqttLink(ClientLink):
                     except aiomqtt.MqttError:
                         self.counters.dropped += 1  # lost with the connection
                         raise
+                elif kind is _RETAINED:
+                    await client.publish(topic, payload, qos=1, retain=True)
                 elif kind is _SUBSCRIBE:
                     await client.subscribe(topic, qos=self.qos)
                 else:

@@ -66,6 +66,8 @@ class SharedTransport:
         clients: int = 2,
         shard: int = 0,
         shard_of: Callable[[str], int] | None = None,
+        will: tuple[str, bytes] | None = None,
+        keepalive: int = 30,
     ) -> None:
         self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
         self.run_id = run_id
@@ -74,7 +76,13 @@ class SharedTransport:
         self.shard_of = shard_of or (lambda agent_id: 0)
         self.wire_counters = MessageCounters()  # MQTT publishes (bundles), not agent messages
         self.clients = [
-            MqttLink(self.url, f"swarm-{run_id}-shard{shard}-{i}", self.wire_counters)
+            MqttLink(
+                self.url,
+                f"swarm-{run_id}-shard{shard}-{i}",
+                self.wire_counters,
+                will=will if i == 0 else None,
+                keepalive=keepalive,
+            )
             for i in range(max(1, clients))
         ]
         self._next_client = 0

@@ -1,0 +1,108 @@
+"""One fleet in several processes through mosquitto: merged metrics, a dead shard survived."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import psutil
+import pytest
+
+from swarm.broker.server import MosquittoServer
+from swarm.cli import main
+from swarm.scenario import from_dict
+from swarm.shards import run_sharded
+
+
+def scenario(name: str, count: int = 200, rounds: int = 60, **run: Any):
+    return from_dict(
+        {
+            "run": {"name": name, "seed": 5, "rounds": rounds, **run},
+            "fleet": {"count": count},
+            "gossip": {"period": 0.1},
+            "broker": {"connections": "shared"},
+        }
+    )
+
+
+def test_two_shards_run_one_fleet(mosquitto: MosquittoServer, tmp_path) -> None:
+    summary = run_sharded(scenario("two"), mosquitto.url, 2, out_dir=tmp_path)
+    assert summary["shards"] == {"count": 2, "dead": []}
+    assert summary["agents"] == 200
+    assert summary["results"]["residue"] == 0.0
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    informed = [row["informed"] for row in rows]
+    assert informed == sorted(informed) and informed[0] == 1 and informed[-1] == 200
+    assert [row["round"] for row in rows] == list(range(len(rows)))
+    assert summary["messages"]["delivered"] > 0
+    assert json.loads((tmp_path / "summary.json").read_text())["shards"]["count"] == 2
+
+
+def _kill_shard(index: int, count: int) -> bool:
+    for child in psutil.Process().children(recursive=True):
+        try:
+            cmdline = child.cmdline()
+        except psutil.Error:
+            continue
+        if "worker" in cmdline and f"{index}/{count}" in cmdline:
+            child.send_signal(signal.SIGKILL)
+            return True
+    return False
+
+
+def test_a_shard_killed_mid_run_is_noticed_and_the_run_goes_on(
+    mosquitto: MosquittoServer,
+) -> None:
+    killed: list[bool] = []
+
+    def on_round(row: dict[str, Any]) -> None:
+        if row["round"] == 3 and not killed:
+            killed.append(_kill_shard(1, 2))
+
+    run = scenario("kill", rounds=30, stop_when_done=False)
+    summary = run_sharded(run, mosquitto.url, 2, on_round=on_round)
+    assert killed == [True]
+    assert summary["shards"]["dead"] == [1]
+    assert summary["rounds"] == 30  # the surviving shard ran to the end
+    assert summary["results"]["residue"] >= 0.5 - 1e-9  # the dead half is not counted as informed
+
+
+def test_a_worker_without_a_coordinator_says_so(mosquitto: MosquittoServer) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "swarm",
+            "worker",
+            "--broker",
+            mosquitto.url,
+            "--run",
+            "ghost",
+            "--shard",
+            "0/2",
+            "--timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no scenario for run 'ghost'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["run", "--shards", "2"], "--shards needs --broker"),
+        (["worker", "--broker", "mqtt://h:1", "--run", "r", "--shard", "2/2"], "0 <= I < N"),
+        (["worker", "--broker", "mqtt://h:1", "--run", "r", "--shard", "x"], "use I/N"),
+        (["worker", "--broker", "http://h", "--run", "r", "--shard", "0/1"], "mqtt://"),
+    ],
+)
+def test_shard_options_are_checked(argv, needle, capsys) -> None:
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err
