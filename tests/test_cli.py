@@ -92,7 +92,11 @@ def test_bench_quick_json_has_names_figures_and_ratios(capsys) -> None:
         "agents-memory",
         "virtual-speedup",
         "mqtt-throughput",
+        "mqtt-agents",
+        "shard-scaling",
     }
+    assert results["shard-scaling"]["ratio"] > 0
+    assert results["mqtt-agents"]["connect_s"] > 0
     assert results["mqtt-throughput"]["ratio"] > 0
     assert results["embedded-throughput"]["ratio"] > 0
     assert results["agents-memory"]["kib_per_agent"] > 0

@@ -273,11 +273,93 @@ def bench_mqtt_throughput(quick: bool = False) -> Result:
     }
 
 
+# -- mqtt-agents ------------------------------------------------------------------------------
+
+
+def bench_mqtt_agents(quick: bool = False) -> Result:
+    """Per-agent mode: 4,000 MQTT clients in one process connect, gossip and finish."""
+    from swarm.broker.server import MosquittoServer
+    from swarm.fleet import Fleet
+
+    count, rounds = (500, 3) if quick else (4_000, 5)
+    data = _gossip_scenario(count, rounds).to_dict()
+    data["gossip"] = {"protocol": "push", "period": 1.0}
+    marks: dict[str, float] = {}
+
+    def on_round(row: dict[str, Any]) -> None:
+        if row["round"] == 0:
+            marks["connected"] = time.perf_counter() - marks["started"]
+            marks["rss"] = _rss()
+
+    with MosquittoServer() as server:
+        gc.collect()
+        before = _rss()
+        fleet = Fleet(from_dict(data), on_round=on_round, broker_url=server.url)
+        marks["started"] = time.perf_counter()
+        summary = clock.run(fleet.run(), virtual=False)
+    return {
+        "name": "mqtt-agents",
+        "agents": count,
+        "connect_s": round(marks["connected"], 2),
+        "rss_mib": round((marks["rss"] - before) / 2**20, 1),
+        "kib_per_agent": round((marks["rss"] - before) / 1024 / count, 1),
+        "rounds": summary["rounds"],
+        "delivered": summary["messages"]["delivered"],
+        "dropped": summary["messages"]["dropped"],
+        "informed_fraction": round(1 - summary["results"]["residue"], 3),
+    }
+
+
+# -- shard-scaling ---------------------------------------------------------------------------
+
+
+def bench_shard_scaling(quick: bool = False) -> Result:
+    """Throughput of 2 shards over 1 (shared mode, push-sum), same broker, same load."""
+    from swarm.broker.server import MosquittoServer
+    from swarm.fleet import Fleet
+    from swarm.shards import run_sharded
+
+    count, rounds = (1_000, 10) if quick else (6_000, 30)
+    data = _gossip_scenario(count, rounds).to_dict()
+    data["gossip"]["period"] = 0.02  # more than either setup can carry: measures capacity
+    data["broker"] = {"connections": "shared", "clients": 2}
+    scenario = from_dict(data)
+
+    def rate(marks: list[tuple[float, int]]) -> float:
+        (t0, d0), (t1, d1) = marks[1], marks[-1]
+        return (d1 - d0) / (t1 - t0)
+
+    with MosquittoServer() as server:
+        single: list[tuple[float, int]] = []
+        fleet = Fleet(scenario, broker_url=server.url)
+        fleet.on_round = lambda row: single.append((time.perf_counter(), row["delivered"]))
+        clock.run(fleet.run(), virtual=False)
+        double: list[tuple[float, int]] = []
+        data["run"]["name"] = "bench2"
+        run_sharded(
+            from_dict(data),
+            server.url,
+            2,
+            on_round=lambda row: double.append((time.perf_counter(), row["delivered"])),
+        )
+    one, two = rate(single), rate(double)
+    return {
+        "name": "shard-scaling",
+        "agents": count,
+        "one_shard_messages_per_s": round(one),
+        "two_shards_messages_per_s": round(two),
+        "ratio": round(two / one, 3),
+        "target_ratio": 1.6,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "embedded-throughput": bench_embedded_throughput,
     "agents-memory": bench_agents_memory,
     "virtual-speedup": bench_virtual_speedup,
     "mqtt-throughput": bench_mqtt_throughput,
+    "mqtt-agents": bench_mqtt_agents,
+    "shard-scaling": bench_shard_scaling,
 }
 
 
