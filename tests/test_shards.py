@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import psutil
@@ -106,3 +107,43 @@ def test_a_worker_without_a_coordinator_says_so(mosquitto: MosquittoServer) -> N
 def test_shard_options_are_checked(argv, needle, capsys) -> None:
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_shards_on_two_bridged_mosquittos_are_one_fleet(mosquitto: MosquittoServer) -> None:
+    bridge = [
+        "connection to-coordinator",
+        f"address 127.0.0.1:{mosquitto.port}",
+        "topic swarm/# both 0",
+        "cleansession true",
+        "restart_timeout 1",
+    ]
+    with MosquittoServer(extra_config=bridge) as second:
+        # Give the bridge a moment to connect before anyone publishes.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _bridge_up(second):
+            time.sleep(0.1)
+        summary = run_sharded(
+            scenario("bridged"), mosquitto.url, 2, worker_urls=[mosquitto.url, second.url]
+        )
+    assert summary["shards"] == {"count": 2, "dead": []}
+    assert summary["results"]["residue"] == 0.0
+
+
+def _bridge_up(server: MosquittoServer) -> bool:
+    """Mosquitto reports each bridge's state on $SYS/broker/connection/<name>/state."""
+    probe = subprocess.run(
+        [
+            "mosquitto_sub",
+            "-p",
+            str(server.port),
+            "-t",
+            "$SYS/broker/connection/#",
+            "-C",
+            "1",
+            "-W",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return probe.stdout.strip() == "1"

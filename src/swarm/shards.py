@@ -158,6 +158,7 @@ async def _coordinate(
     shards: int,
     merge: _Merge,
     timeout: float,
+    worker_urls: list[str],
 ) -> dict[str, Any]:
     run_id = scenario.run.name
     counters = MessageCounters()
@@ -263,8 +264,13 @@ def run_sharded(
     out_dir: Path | None = None,
     on_round: RoundCallback | None = None,
     timeout: float = 60.0,
+    worker_urls: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run `scenario` in `shards` worker processes through the broker at `url`."""
+    """Run `scenario` in `shards` worker processes through the broker at `url`.
+
+    `worker_urls` points workers at other brokers (round-robin), e.g. mosquittos bridged
+    to the coordinator's: the fleet is one as long as the brokers forward `swarm/#`.
+    """
     started = time.perf_counter()
     sink: TextIO | None = None
     if out_dir is not None:
@@ -272,7 +278,7 @@ def run_sharded(
         sink = (out_dir / "metrics.jsonl").open("w", encoding="utf-8")
     merge = _Merge(scenario, shards, sink, on_round)
     try:
-        asyncio.run(_coordinate(scenario, url, shards, merge, timeout))
+        asyncio.run(_coordinate(scenario, url, shards, merge, timeout, worker_urls or [url]))
     finally:
         if sink is not None:
             sink.close()
