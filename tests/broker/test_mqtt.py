@@ -104,40 +104,29 @@ def test_push_sum_over_mosquitto_conserves_mass(mosquitto: MosquittoServer) -> N
 
 
 def test_garbage_published_with_mosquitto_pub_is_counted(mosquitto: MosquittoServer) -> None:
-    mosquitto_pub = shutil.which("mosquitto_pub")
-    assert mosquitto_pub, "mosquitto_pub is missing: apt-get install mosquitto-clients"
     fleet = Fleet(fast(count=20), broker_url=mosquitto.url)
     target = topics.inbox(fleet.world.run_id, fleet.world.ids[3])
     spoof = wire.pack("push", "not-an-agent", 1, 0.0, 1, [])
     payloads = [b"garbage", b"\xc1\xc1", spoof]
+    _publish_at_round_1(fleet, mosquitto, target, payloads)
+    summary = asyncio.run(fleet.run())
+    assert summary["messages"]["dropped_malformed"] == len(payloads)
+    assert summary["results"]["residue"] == 0.0
+    assert summary["crashes"] == []
+
+
+def _publish_at_round_1(fleet: Fleet, server: MosquittoServer, topic: str, payloads: list[bytes]):
+    """A round participant that publishes raw payloads with mosquitto_pub in round 1."""
+    mosquitto_pub = shutil.which("mosquitto_pub")
+    assert mosquitto_pub, "mosquitto_pub is missing: apt-get install mosquitto-clients"
 
     def inject(round: int) -> None:
         if round == 1:
             for payload in payloads:
-                subprocess.run(
-                    [
-                        mosquitto_pub,
-                        "-h",
-                        mosquitto.host,
-                        "-p",
-                        str(mosquitto.port),
-                        "-t",
-                        target,
-                        "-s",
-                    ],
-                    input=payload,
-                    check=True,
-                    timeout=10,
-                )
+                command = [mosquitto_pub, "-p", str(server.port), "-t", topic, "-s"]
+                subprocess.run(command, input=payload, check=True, timeout=10)
 
-    async def main() -> dict:
-        fleet.world.rounds.add("rogue", inject)
-        return await fleet.run()
-
-    summary = asyncio.run(main())
-    assert summary["messages"]["dropped_malformed"] == len(payloads)
-    assert summary["results"]["residue"] == 0.0
-    assert summary["crashes"] == []
+    fleet.world.rounds.add("rogue", inject)
 
 
 def test_missing_mosquitto_says_how_to_install(monkeypatch) -> None:
@@ -211,8 +200,6 @@ def test_shared_mode_bundles_and_still_informs_everyone(mosquitto: MosquittoServ
 
 
 def test_shared_mode_counts_forged_bundles(mosquitto: MosquittoServer) -> None:
-    mosquitto_pub = shutil.which("mosquitto_pub")
-    assert mosquitto_pub
     fleet = Fleet(shared(count=20), broker_url=mosquitto.url)
     run_id = fleet.world.run_id
     bundle_topic = topics.bundle(run_id, 0)
@@ -223,21 +210,8 @@ def test_shared_mode_counts_forged_bundles(mosquitto: MosquittoServer) -> None:
         wire.pack("bundle", "x", 1, 0.0, 0, [["swarm/elsewhere/metrics", b"x"], [inbox, b"junk"]]),
     ]
 
-    def inject(round: int) -> None:
-        if round == 1:
-            for payload in forged:
-                subprocess.run(
-                    [mosquitto_pub, "-p", str(mosquitto.port), "-t", bundle_topic, "-s"],
-                    input=payload,
-                    check=True,
-                    timeout=10,
-                )
-
-    async def main() -> dict:
-        fleet.world.rounds.add("forger", inject)
-        return await fleet.run()
-
-    summary = asyncio.run(main())
+    _publish_at_round_1(fleet, mosquitto, bundle_topic, forged)
+    summary = asyncio.run(fleet.run())
     # Two bad bundles, one item outside the inboxes, one payload an agent rejects.
     assert summary["messages"]["dropped_malformed"] == 4
     assert summary["results"]["residue"] == 0.0

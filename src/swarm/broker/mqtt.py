@@ -20,7 +20,14 @@ from swarm.broker.link import DEFAULT_INBOX_CAPACITY, ClientLink
 from swarm.broker.network import Endpoint
 from swarm.metrics import MessageCounters
 
-__all__ = ["BrokerUnavailable", "BrokerUrl", "MqttLink", "MqttTransport"]
+__all__ = [
+    "BrokerUnavailable",
+    "BrokerUrl",
+    "MqttLink",
+    "MqttTransport",
+    "close_links",
+    "settle_links",
+]
 
 OUTGOING_CAPACITY = 10_000
 _SUBSCRIBE = object()
@@ -328,22 +335,34 @@ class MqttTransport:
         await asyncio.gather(*(link.settle() for link in self.links if not link.closed))
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Let queued messages reach the broker and deliveries settle (bounded by `timeout`).
-
-        Called when a run ends, so that what agents sent in the last round is counted as
-        delivered rather than dropped at disconnect.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        live = [link.settle() for link in self.links if not link.closed]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*live), timeout)
-        last = -1
-        while self.counters.delivered != last and loop.time() < deadline:
-            last = self.counters.delivered
-            await asyncio.sleep(0.05)
+        """Let last-round messages land before counters are read (see `settle_links`)."""
+        await settle_links(self.links, self.counters, timeout)
 
     async def stop(self) -> None:
-        for link in self.links:
-            link.close()
-        await asyncio.gather(*(link.closed_task() for link in self.links))
+        await close_links(self.links)
+
+
+async def settle_links(links: list[MqttLink], counters: MessageCounters, timeout: float) -> None:
+    """Let queued messages reach the broker and deliveries settle (bounded by `timeout`).
+
+    Called when a run ends, so that what agents sent in the last round is counted as
+    delivered rather than dropped at disconnect.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    settling = [asyncio.ensure_future(link.settle()) for link in links if not link.closed]
+    if settling:
+        _, late = await asyncio.wait(settling, timeout=timeout)
+        for task in late:
+            task.cancel()
+    last = -1
+    while counters.delivered != last and loop.time() < deadline:
+        last = counters.delivered
+        await asyncio.sleep(0.05)
+
+
+async def close_links(links: list[MqttLink]) -> None:
+    """Disconnect every link cleanly and wait (bounded) until each has."""
+    for link in links:
+        link.close()
+    await asyncio.gather(*(link.closed_task() for link in links))

@@ -16,7 +16,7 @@ from typing import Any
 
 from swarm import topics, wire
 from swarm.broker.link import DEFAULT_INBOX_CAPACITY, ClientLink
-from swarm.broker.mqtt import BrokerUrl, MqttLink
+from swarm.broker.mqtt import BrokerUrl, MqttLink, close_links, settle_links
 from swarm.broker.network import Endpoint
 from swarm.metrics import MessageCounters
 
@@ -220,18 +220,7 @@ class SharedTransport:
 
     async def drain(self, timeout: float = 5.0) -> None:
         self._flush()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        settling = [asyncio.ensure_future(c.settle()) for c in self.clients]
-        _, late = await asyncio.wait(settling, timeout=timeout)
-        for task in late:
-            task.cancel()
-        last = -1
-        while self.counters.delivered != last and loop.time() < deadline:
-            last = self.counters.delivered
-            await asyncio.sleep(0.05)
+        await settle_links(self.clients, self.counters, timeout)
 
     async def stop(self) -> None:
-        for client in self.clients:
-            client.close()
-        await asyncio.gather(*(client.closed_task() for client in self.clients))
+        await close_links(self.clients)
