@@ -215,3 +215,33 @@ def test_shared_mode_counts_forged_bundles(mosquitto: MosquittoServer) -> None:
     # Two bad bundles, one item outside the inboxes, one payload an agent rejects.
     assert summary["messages"]["dropped_malformed"] == 4
     assert summary["results"]["residue"] == 0.0
+
+
+def test_a_full_incoming_queue_is_counted(mosquitto: MosquittoServer) -> None:
+    mosquitto_pub = shutil.which("mosquitto_pub")
+    assert mosquitto_pub
+
+    async def main() -> tuple[int, int]:
+        transport = MqttTransport(mosquitto.url)
+        link = transport.connect("slow-reader")
+        link.incoming = 5
+        link.subscribe("flood")
+        await transport.start()
+        # Block the loop while 200 messages arrive: they pile up in the socket, and the
+        # client reads them all at once into a queue with room for 5.
+        subprocess.run(
+            [mosquitto_pub, "-p", str(mosquitto.port), "-t", "flood", "-l", "-q", "1"],
+            input="\n".join(f"m{i}" for i in range(200)) + "\n",
+            text=True,
+            check=True,
+            timeout=10,
+        )
+        time.sleep(0.5)
+        await transport.drain(timeout=2.0)
+        received = len(link.drain())
+        await transport.stop()
+        return received, transport.counters.dropped
+
+    received, dropped = asyncio.run(main())
+    assert received + dropped == 200
+    assert dropped > 0

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -30,6 +32,26 @@ __all__ = [
 ]
 
 OUTGOING_CAPACITY = 10_000
+INCOMING_CAPACITY = 10_000
+# aiomqtt logs every message it discards; we count them instead (see _counting_queue).
+_CLIENT_LOG = logging.getLogger("swarm.broker.mqtt.client")
+_CLIENT_LOG.setLevel(logging.ERROR)
+
+
+def _counting_queue(counters: MessageCounters) -> type[asyncio.Queue[Any]]:
+    """aiomqtt's incoming queue, but a message it has no room for is counted as dropped."""
+
+    class CountingQueue(asyncio.Queue[Any]):
+        def put_nowait(self, item: Any) -> None:
+            try:
+                super().put_nowait(item)
+            except asyncio.QueueFull:
+                counters.dropped += 1
+                raise
+
+    return CountingQueue
+
+
 _SUBSCRIBE = object()
 _UNSUBSCRIBE = object()
 _DISCONNECT = object()
@@ -89,8 +111,10 @@ class MqttLink(ClientLink):
         qos: int = 0,
         will: tuple[str, bytes] | None = None,
         keepalive: int = 30,
+        incoming: int = INCOMING_CAPACITY,
     ) -> None:
         super().__init__(client_id, capacity)
+        self.incoming = incoming  # messages the client may hold before we read them
         self.url = url
         self.counters = counters
         self.qos = qos
@@ -191,6 +215,9 @@ class MqttLink(ClientLink):
                     timeout=timeout,
                     keepalive=self.keepalive,
                     will=None if self.will is None else aiomqtt.Will(*self.will, qos=1),
+                    queue_type=_counting_queue(self.counters),
+                    max_queued_incoming_messages=self.incoming,
+                    logger=_CLIENT_LOG,
                 ) as client:
                     for topic_filter in self._filters:  # a new session has none of them
                         await client.subscribe(topic_filter, qos=self.qos)
