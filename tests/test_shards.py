@@ -147,3 +147,17 @@ def _bridge_up(server: MosquittoServer) -> bool:
         text=True,
     )
     return probe.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["broker", "--port", "99999"],
+        ["worker", "--broker", "mqtt://h:1", "--run", "r", "--shard", "0/1", "--timeout", "-5"],
+        ["worker", "--broker", "mqtt://h:1", "--run", "r", "--shard", "0/1", "--timeout", "x"],
+    ],
+)
+def test_out_of_range_numbers_are_argument_errors(argv) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2

@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--shard", required=True, metavar="I/N", help="which slice, e.g. 0/2")
     worker.add_argument(
         "--timeout",
-        type=float,
+        type=_positive_seconds,
         default=60.0,
         metavar="S",
         help="seconds to wait for the coordinator's scenario (default 60)",
@@ -108,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         "cleanly on Ctrl-C.",
     )
     broker.add_argument(
-        "--port", type=_non_negative_int, default=0, help="port to listen on (default: a free one)"
+        "--port", type=_port, default=0, help="port to listen on (default: a free one)"
     )
     broker.add_argument(
         "--print-config", action="store_true", help="print the generated configuration and exit"
@@ -165,6 +165,23 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 0-65535, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
 
 
