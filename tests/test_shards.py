@@ -71,6 +71,53 @@ def test_a_shard_killed_mid_run_is_noticed_and_the_run_goes_on(
     assert summary["results"]["residue"] >= 0.5 - 1e-9  # the dead half is not counted as informed
 
 
+def test_a_killed_per_agent_shard_leaves_one_last_will_per_agent(
+    mosquitto: MosquittoServer, tmp_path
+) -> None:
+    killed: list[bool] = []
+
+    def on_round(row: dict[str, Any]) -> None:
+        if row["round"] == 3 and not killed:
+            killed.append(_kill_shard(1, 2))
+
+    data = scenario("wills", count=40, rounds=30, stop_when_done=False).to_dict()
+    data["broker"] = {"connections": "per-agent"}
+    summary = run_sharded(from_dict(data), mosquitto.url, 2, on_round=on_round, out_dir=tmp_path)
+    assert killed == [True]
+    assert summary["shards"]["dead"] == [1]
+    assert summary["agents_lost"] == 20  # every agent of shard 1 (odd indices)
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    lost = sorted(e["agent"] for e in events if e["event"] == "lost")
+    assert lost == [f"a{i:02d}" for i in range(1, 40, 2)]
+
+
+def test_the_coordinator_republishes_merged_rows(mosquitto: MosquittoServer) -> None:
+    watcher = subprocess.Popen(
+        ["mosquitto_sub", "-p", str(mosquitto.port), "-t", "swarm/watched/metrics", "-F", "%t"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(0.3)  # subscribed before the run starts
+        summary = run_sharded(scenario("watched", rounds=20), mosquitto.url, 2)
+        time.sleep(0.3)
+    finally:
+        watcher.terminate()
+        out, _ = watcher.communicate(timeout=10)
+    assert out.splitlines() == ["swarm/watched/metrics"] * (summary["rounds"] + 1)
+
+
+@pytest.mark.parametrize("connections", ["shared", "per-agent"])
+def test_shards_run_on_a_broker_with_authentication(connections: str) -> None:
+    data = scenario(f"auth-{connections}", count=40, rounds=40).to_dict()
+    data["broker"] = {"connections": connections}
+    with MosquittoServer(users={"fleet": "secret"}) as guarded:
+        summary = run_sharded(from_dict(data), guarded.url, 2)
+    assert summary["shards"]["dead"] == []
+    assert summary["results"]["residue"] == 0.0
+    assert summary["messages"]["dropped_spoofed"] == 0
+
+
 def test_a_worker_without_a_coordinator_says_so(mosquitto: MosquittoServer) -> None:
     done = subprocess.run(
         [

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     broker.add_argument(
         "--port", type=_port, default=0, help="port to listen on (default: a free one)"
+    )
+    broker.add_argument(
+        "--auth",
+        metavar="USER[:PASSWORD]",
+        help="refuse anonymous clients and apply the fleet ACL: a client may publish on agent "
+        "inboxes and bundles only under its own client id. Without PASSWORD a random one is "
+        "made; the printed URL carries both",
     )
     broker.add_argument(
         "--print-config", action="store_true", help="print the generated configuration and exit"
@@ -374,23 +383,30 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from swarm.broker.server import MosquittoServer
+    from swarm.broker.server import ACL_RULES, MosquittoServer
 
-    server = MosquittoServer(port=args.port)
+    users: dict[str, str] = {}
+    if args.auth is not None:
+        user, _, password = args.auth.partition(":")
+        if not user or any(c in args.auth for c in "\n\r\0"):
+            raise ScenarioError(f"--auth {args.auth!r}: give USER or USER:PASSWORD")
+        users[user] = password or secrets.token_urlsafe(12)
+    server = MosquittoServer(port=args.port, users=users)
     if args.print_config:
         if server.port == 0:
             server.port = 1883
         print(server.config_text(), end="")
+        if users:
+            print(f"# the acl file:\n{ACL_RULES}", end="")
         return 0
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    creds = "".join(f" -u {shlex.quote(u)} -P {shlex.quote(p)}" for u, p in users.items())
     with server:
         print(f"mosquitto listening on {server.url}", flush=True)
         print(f"run a fleet on it:  swarm run --broker {server.url}", flush=True)
-        print(
-            f"watch the traffic:  mosquitto_sub -h 127.0.0.1 -p {server.port} -t 'swarm/#' -v",
-            flush=True,
-        )
+        watch = f"mosquitto_sub -h 127.0.0.1 -p {server.port}{creds} -t 'swarm/#' -v"
+        print(f"watch the traffic:  {watch}", flush=True)
         print("Ctrl-C stops it.", flush=True)
         try:
             while not stop.wait(0.5):

@@ -34,6 +34,9 @@ __all__ = ["Fleet", "Placement", "place_agents", "run_scenario"]
 METRICS = wire.register_kind("metrics")
 EVENT = wire.register_kind("event")
 RoundCallback = Callable[[dict[str, Any]], None]
+# MQTT messages that may wait in this process (unsent or unread) when a round is due
+# before the next round may start; more means the broker or the loop is behind.
+HOLD_BACKLOG = 256
 
 
 @dataclass(slots=True)
@@ -158,7 +161,13 @@ class Fleet:
         else:
             from swarm.broker.mqtt import MqttTransport
 
-            self.broker = MqttTransport(broker_url, self.world.counters)
+            self.world.client_prefix = f"{run_id}."
+            self.broker = MqttTransport(
+                broker_url, self.world.counters, client_prefix=self.world.client_prefix
+            )
+        if broker_url is not None:
+            # Wall-clock rounds wait while the last round's traffic is still queued here.
+            self.world.rounds.hold = lambda: self.broker.backlog > HOLD_BACKLOG
         self.cores = self._build_cores()
         self.rumor_id, self.origin = self._inject()
         self.agents: list[GossipAgent] = []
@@ -174,6 +183,13 @@ class Fleet:
         body = {"state": "dead", "shard": self.shard}
         payload = wire.encode(wire.Envelope(EVENT, f"shard{self.shard}", 0, 0.0, 0, body))
         return topics.shard_status(self.world.run_id, self.shard), payload
+
+    def agent_will(self, index: int) -> tuple[str, bytes]:
+        """Per-agent mode: what the broker announces if this agent's client vanishes."""
+        agent_id = self.world.ids[index]
+        body = {"event": "lost", "agent": agent_id, "shard": self.shard}
+        payload = wire.encode(wire.Envelope(EVENT, agent_id, 0, 0.0, 0, body))
+        return topics.events(self.world.run_id, "lost"), payload
 
     # -- construction ----------------------------------------------------------------------
     def _build_topology(self) -> Topology:
@@ -256,17 +272,24 @@ class Fleet:
         loop = asyncio.get_running_loop()
         world = self.world
         rounds = world.rounds
-        recorder_link = self.broker.connect("recorder", Endpoint(reliable=True))
-        recorder_link.subscribe(topics.metrics(world.run_id))
-        recorder_link.subscribe(topics.events_filter(world.run_id))
-        recorder_link.set_handler(self.recorder.on_payload)
-        self._observer_link = self.broker.connect("observer", Endpoint(reliable=True))
+        own = "" if self.shards == 1 else f".shard{self.shard}"  # client ids are broker-wide
+        recorder_link = None
+        if self.shards == 1:  # a sharded run is recorded by its coordinator
+            recorder_link = self.broker.connect("recorder", Endpoint(reliable=True))
+            recorder_link.subscribe(topics.metrics(world.run_id))
+            recorder_link.subscribe(topics.events_filter(world.run_id))
+            recorder_link.set_handler(self.recorder.on_payload)
+        self._observer_link = self.broker.connect("observer" + own, Endpoint(reliable=True))
         rounds.add("observer", self._observe)  # first in every round: samples before acts
         placement = self.placement
         for i, core in self.cores.items():
             x, y = float(placement.positions[i, 0]), float(placement.positions[i, 1])
             region = int(placement.regions[i])
-            link = self.broker.connect(world.ids[i], Endpoint(x, y, region))
+            endpoint = Endpoint(x, y, region)
+            if world.client_prefix is None:
+                link = self.broker.connect(world.ids[i], endpoint)
+            else:
+                link = self.broker.connect(world.ids[i], endpoint, will=self.agent_will(i))
             agent = GossipAgent(
                 world, i, link, core, kind=placement.kinds[i], region=region, x=x, y=y
             )
@@ -289,10 +312,10 @@ class Fleet:
             await asyncio.gather(
                 *(a.task for a in self.agents if a.task is not None), return_exceptions=True
             )
-            if self.shards == 1:
+            if recorder_link is not None:
                 await self._flush_recorder(loop)
+                recorder_link.close()
             self._observer_link.close()
-            recorder_link.close()
             await self.broker.stop()
         self.wall_time = time.perf_counter() - wall_started
         return self.summary()
@@ -373,6 +396,11 @@ class Fleet:
             # its receiver after it stopped.
             m = self.world.counters
             extra["lost"] = max(0, m.sent - m.delivered - m.dropped)
+            rounds = self.world.rounds
+            extra["backpressure"] = {
+                "held_rounds": rounds.held_rounds,
+                "held_seconds": rounds.held_seconds,
+            }
         return {
             **extra,
             "scenario": s.to_dict(),

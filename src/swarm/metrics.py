@@ -19,6 +19,7 @@ class MessageCounters:
     delivered: int = 0  # copies handed to a subscriber
     dropped: int = 0  # copies lost to loss, partitions, full inboxes or closed links
     dropped_malformed: int = 0  # payloads a receiver could not decode or validate
+    dropped_spoofed: int = 0  # messages whose claimed sender is not the client that published
     bytes: int = 0  # payload bytes published
 
     def as_dict(self) -> dict[str, int]:

@@ -16,11 +16,24 @@ __all__ = ["RoundScheduler"]
 RoundAction = Callable[[int], None]
 
 
-class RoundScheduler:
-    """Calls `action(round)` for each participant at `start + round * period`."""
+HOLD_POLL = 0.002  # seconds between backlog checks while a round is held
 
-    def __init__(self, period: float) -> None:
+
+class RoundScheduler:
+    """Calls `action(round)` for each participant at `start + round * period`.
+
+    On a real broker a round can be due before the last one's traffic has left: then
+    `hold()` (when set) is true and the round waits, polling, instead of piling more
+    messages onto queues the event loop has no time to drain. Rounds are delayed, never
+    skipped; `held_rounds` and `held_seconds` say how much the fleet was slowed.
+    """
+
+    def __init__(self, period: float, hold: Callable[[], bool] | None = None) -> None:
         self.period = period
+        self.hold = hold
+        self.held_rounds = 0
+        self.held_seconds = 0.0
+        self._held_since: float | None = None
         self.start = 0.0
         self.round = -1
         self.stopped = False
@@ -61,6 +74,18 @@ class RoundScheduler:
         return await self._finished
 
     def _fire(self, round: int) -> None:
+        loop = self._loop
+        assert loop is not None
+        if self.hold is not None:
+            if self.hold():
+                if self._held_since is None:
+                    self._held_since = loop.time()
+                    self.held_rounds += 1
+                self._timer = loop.call_at(loop.time() + HOLD_POLL, self._fire, round)
+                return
+            if self._held_since is not None:
+                self.held_seconds += loop.time() - self._held_since
+                self._held_since = None
         self.round = round
         for action in list(self._participants.values()):
             if self.stopped:
@@ -68,7 +93,4 @@ class RoundScheduler:
             action(round)
         if self.stopped:
             return
-        assert self._loop is not None
-        self._timer = self._loop.call_at(
-            self.start + (round + 1) * self.period, self._fire, round + 1
-        )
+        self._timer = loop.call_at(self.start + (round + 1) * self.period, self._fire, round + 1)

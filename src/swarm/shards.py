@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -89,6 +90,7 @@ async def run_worker(url: str, run_id: str, shard: int, shards: int, timeout: fl
             "crashes": summary["crashes"],
             "sim_time": summary["sim_time"],
             "reconnects": summary["reconnects"],
+            "backpressure": summary["backpressure"],
             "topology": summary["topology"],
         }
         control.publish(
@@ -112,6 +114,9 @@ class _Merge:
     shards: int
     sink: TextIO | None = None
     on_round: RoundCallback | None = None
+    publish: Callable[[dict[str, Any]], None] | None = None  # merged rows onto the broker
+    events_sink: TextIO | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
     parts: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -141,12 +146,19 @@ class _Merge:
             self.rows.append(row)
             if self.sink is not None:
                 self.sink.write(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n")
+            if self.publish is not None:
+                self.publish(row)
             if self.on_round is not None:
                 self.on_round(row)
             if self.done_round is None and (
                 (done and self.scenario.run.stop_when_done) or round >= self.scenario.max_rounds
             ):
                 self.done_round = round
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        if self.events_sink is not None:
+            self.events_sink.write(json.dumps(event, sort_keys=True, separators=(",", ":")) + "\n")
 
     def finished(self) -> bool:
         return self.live <= set(self.results)
@@ -165,9 +177,20 @@ async def _coordinate(
     link = MqttLink(BrokerUrl.parse(url), f"swarm-{run_id}-coordinator", counters, qos=1)
     for pattern in ("metrics", "result", "status"):
         link.subscribe(f"{topics.ROOT}/{run_id}/shard/+/{pattern}")
+    link.subscribe(topics.events_filter(run_id))
     await link.open()
     t0 = time.time() + START_DELAY
     me = link.client_id
+    published = 0
+
+    def publish_row(row: dict[str, Any]) -> None:
+        # The merged fleet view, on the same topic a one-process run uses.
+        nonlocal published
+        envelope = wire.Envelope(METRICS, me, published, row["time"], 0, row)
+        link.publish(topics.metrics(run_id), wire.encode(envelope))
+        published += 1
+
+    merge.publish = publish_row
     link.publish_retained(
         topics.control(run_id, "scenario"), _envelope(CONTROL, me, {"toml": scenario.to_toml()})
     )
@@ -235,6 +258,17 @@ async def _coordinate(
 
 def _take(topic: str, payload: bytes, merge: _Merge, run_id: str) -> None:
     prefix = f"{topics.ROOT}/{run_id}/shard/"
+    if topics.matches(topics.events_filter(run_id), topic):
+        try:
+            event = wire.decode(payload)
+        except wire.MalformedMessage:
+            merge.malformed += 1
+            return
+        if event.kind == EVENT and isinstance(event.body, dict):
+            merge.add_event(event.body)
+        else:
+            merge.malformed += 1
+        return
     try:
         envelope = wire.decode(payload)
         shard_text, kind = topic[len(prefix) :].split("/")
@@ -273,15 +307,18 @@ def run_sharded(
     """
     started = time.perf_counter()
     sink: TextIO | None = None
+    events_sink: TextIO | None = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         sink = (out_dir / "metrics.jsonl").open("w", encoding="utf-8")
-    merge = _Merge(scenario, shards, sink, on_round)
+        events_sink = (out_dir / "events.jsonl").open("w", encoding="utf-8")
+    merge = _Merge(scenario, shards, sink, on_round, events_sink=events_sink)
     try:
         asyncio.run(_coordinate(scenario, url, shards, merge, timeout, worker_urls or [url]))
     finally:
-        if sink is not None:
-            sink.close()
+        for file in (sink, events_sink):
+            if file is not None:
+                file.close()
     summary = _summary(scenario, url, merge, time.perf_counter() - started)
     if out_dir is not None:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -311,7 +348,13 @@ def _summary(scenario: Scenario, url: str, merge: _Merge, wall: float) -> dict[s
         "messages": messages.as_dict(),
         "crashes": [c for r in results for c in r["crashes"]],
         "shards": {"count": merge.shards, "dead": sorted(merge.dead)},
+        # per-agent mode: agents whose last will the broker published (their process died)
+        "agents_lost": sum(1 for event in merge.events if event.get("event") == "lost"),
         "reconnects": sum(r["reconnects"] for r in results),
+        "backpressure": {
+            key: sum(r.get("backpressure", {}).get(key, 0) for r in results)
+            for key in ("held_rounds", "held_seconds")
+        },
         "lost": max(0, messages.sent - messages.delivered - messages.dropped),
         "results": observe.results(scenario, [r["partial"] for r in results], merge.rows),
     }

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,6 +16,7 @@ from swarm import topics, wire
 from swarm.broker import server as server_module
 from swarm.broker.mqtt import BrokerUnavailable, BrokerUrl, MqttTransport
 from swarm.broker.server import MosquittoNotFound, MosquittoServer, find_mosquitto, free_port
+from swarm.cli import main
 from swarm.fleet import Fleet, run_scenario
 from swarm.scenario import from_dict
 
@@ -105,14 +107,32 @@ def test_push_sum_over_mosquitto_conserves_mass(mosquitto: MosquittoServer) -> N
 
 def test_garbage_published_with_mosquitto_pub_is_counted(mosquitto: MosquittoServer) -> None:
     fleet = Fleet(fast(count=20), broker_url=mosquitto.url)
-    target = topics.inbox(fleet.world.run_id, fleet.world.ids[3])
-    spoof = wire.pack("push", "not-an-agent", 1, 0.0, 1, [])
-    payloads = [b"garbage", b"\xc1\xc1", spoof]
+    world = fleet.world
+    # Per-agent inbox topics end in the publisher's client id, <run>.<agent id>.
+    target = topics.inbox(world.run_id, world.ids[3]) + f"/{world.run_id}.{world.ids[5]}"
+    stranger = wire.pack("push", "not-an-agent", 1, 0.0, 1, [])
+    payloads = [b"garbage", b"\xc1\xc1", stranger]
     _publish_at_round_1(fleet, mosquitto, target, payloads)
     summary = asyncio.run(fleet.run())
     assert summary["messages"]["dropped_malformed"] == len(payloads)
+    assert summary["messages"]["dropped_spoofed"] == 0
     assert summary["results"]["residue"] == 0.0
     assert summary["crashes"] == []
+
+
+def test_a_message_claiming_another_sender_is_counted_as_spoofed(
+    mosquitto: MosquittoServer,
+) -> None:
+    fleet = Fleet(fast(count=20), broker_url=mosquitto.url)
+    world = fleet.world
+    # Published as client a05, claiming to come from a07: an impostor.
+    target = topics.inbox(world.run_id, world.ids[3]) + f"/{world.run_id}.{world.ids[5]}"
+    impostor = wire.pack("push", world.ids[7], 1, 0.0, 1, [[12345, 0, b"fake rumor"]])
+    _publish_at_round_1(fleet, mosquitto, target, [impostor, impostor])
+    summary = asyncio.run(fleet.run())
+    assert summary["messages"]["dropped_spoofed"] == 2
+    assert summary["messages"]["dropped_malformed"] == 0
+    assert summary["results"]["residue"] == 0.0
 
 
 def _publish_at_round_1(fleet: Fleet, server: MosquittoServer, topic: str, payloads: list[bytes]):
@@ -202,18 +222,22 @@ def test_shared_mode_bundles_and_still_informs_everyone(mosquitto: MosquittoServ
 def test_shared_mode_counts_forged_bundles(mosquitto: MosquittoServer) -> None:
     fleet = Fleet(shared(count=20), broker_url=mosquitto.url)
     run_id = fleet.world.run_id
-    bundle_topic = topics.bundle(run_id, 0)
+    # The last level names the publishing client: here, connection 1 of shard 0.
+    bundle_topic = f"{topics.bundle(run_id, 0)}/swarm-{run_id}-shard0-1"
     inbox = topics.inbox(run_id, fleet.world.ids[2])
+    items = [["swarm/elsewhere/metrics", b"x"], [inbox, b"junk"]]
     forged = [
         b"not msgpack",
-        wire.pack("push", "x", 1, 0.0, 0, []),  # a valid envelope of the wrong kind
-        wire.pack("bundle", "x", 1, 0.0, 0, [["swarm/elsewhere/metrics", b"x"], [inbox, b"junk"]]),
+        wire.pack("push", "shard0", 1, 0.0, 0, []),  # a valid envelope of the wrong kind
+        wire.pack("bundle", "shard0", 1, 0.0, 0, items),
+        wire.pack("bundle", "shard7", 1, 0.0, 0, items),  # claims a shard it is not
     ]
 
     _publish_at_round_1(fleet, mosquitto, bundle_topic, forged)
     summary = asyncio.run(fleet.run())
     # Two bad bundles, one item outside the inboxes, one payload an agent rejects.
     assert summary["messages"]["dropped_malformed"] == 4
+    assert summary["messages"]["dropped_spoofed"] == 1
     assert summary["results"]["residue"] == 0.0
 
 
@@ -245,3 +269,44 @@ def test_a_full_incoming_queue_is_counted(mosquitto: MosquittoServer) -> None:
     received, dropped = asyncio.run(main())
     assert received + dropped == 200
     assert dropped > 0
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[MosquittoServer]:
+    """A mosquitto with authentication on and the fleet ACL, as `swarm broker --auth`."""
+    with MosquittoServer(users={"fleet": "pa:ss w0rd"}) as server:
+        yield server
+
+
+@pytest.mark.parametrize("connections", ["per-agent", "shared"])
+def test_a_fleet_runs_on_a_broker_with_authentication(guarded: MosquittoServer, connections):
+    data = fast(count=30).to_dict()
+    data["broker"] = {"connections": connections}
+    summary = run_scenario(from_dict(data), broker_url=guarded.url)
+    assert summary["results"]["residue"] == 0.0
+    messages = summary["messages"]
+    assert messages["sent"] == messages["delivered"] > 0
+    assert messages["dropped_spoofed"] == messages["dropped_malformed"] == 0
+
+
+def test_the_acl_refuses_anonymous_clients_and_impostors(guarded: MosquittoServer) -> None:
+    mosquitto_pub = shutil.which("mosquitto_pub")
+    assert mosquitto_pub
+
+    def publish(*args: str) -> str:
+        command = [mosquitto_pub, "-V", "mqttv5", "-q", "1", "-p", str(guarded.port), "-m", "x"]
+        done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=10)
+        return done.stdout + done.stderr
+
+    login = ["-u", "fleet", "-P", "pa:ss w0rd", "-i", "run.a05"]
+    assert "Not authorized" in publish("-t", "swarm/run/metrics")  # anonymous
+    assert "Not authorized" not in publish(*login, "-t", "swarm/run/agent/a03/inbox/run.a05")
+    assert "Not authorized" in publish(*login, "-t", "swarm/run/agent/a03/inbox/run.a07")
+    assert "Not authorized" in publish(*login, "-t", "swarm/run/shard/0/bundle/run.a07")
+
+
+def test_swarm_broker_auth_prints_a_url_with_credentials(capsys) -> None:
+    assert main(["broker", "--auth", "fleet", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "allow_anonymous false" in out and "pattern write swarm/+/agent/+/inbox/%c" in out
+    assert main(["broker", "--auth", ":nouser", "--print-config"]) == 2

@@ -42,6 +42,9 @@ class World:
     inbox_topics: list[str]  # inbox topic by index
     index_of: dict[str, int]  # agent id -> index
     rounds: RoundScheduler  # activates agents once per gossip period
+    # Per-agent MQTT: inbox topics end in the sender's client id (this prefix + agent id),
+    # so the broker's ACL can bind a publisher to the identity it claims (docs/wire.md).
+    client_prefix: str | None = None
     counters: MessageCounters = field(default_factory=MessageCounters)
     crashes: list[tuple[str, str]] = field(default_factory=list)  # (agent id, reason)
 
@@ -100,7 +103,8 @@ class Agent:
     # -- lifecycle -----------------------------------------------------------------------
     def setup(self) -> None:
         """Subscribe before any agent runs, so no early message finds a missing inbox."""
-        self.link.subscribe(self.world.inbox_topics[self.index])
+        inbox = self.world.inbox_topics[self.index]
+        self.link.subscribe(inbox if self.world.client_prefix is None else inbox + "/+")
 
     def teardown(self) -> None:
         """Undo `setup` beyond the link (which `close` handles); runs once at the end."""
@@ -171,6 +175,8 @@ class Agent:
         world = self.world
         src = world.ids[self.index]
         inbox_topics = world.inbox_topics
+        prefix = world.client_prefix
+        suffix = "" if prefix is None else "/" + prefix + src
         publish = self.link.publish
         pack = wire.pack
         now = asyncio.get_running_loop().time() - world.rounds.start
@@ -182,5 +188,17 @@ class Agent:
             except wire.WireError:
                 world.counters.dropped += 1
                 continue
-            publish(inbox_topics[peer], payload)
+            publish(inbox_topics[peer] + suffix, payload)
         self._seq = seq
+
+    def spoofed(self, topic: str, src: str) -> bool:
+        """Whether a message claims a sender other than the client that published it.
+
+        Only per-agent MQTT topics name their publisher; counted, so that an impostor shows
+        in the summary instead of silently steering the protocol.
+        """
+        prefix = self.world.client_prefix
+        if prefix is None or topic[topic.rfind("/") + 1 :] == prefix + src:
+            return False
+        self.world.counters.dropped_spoofed += 1
+        return True

@@ -56,6 +56,8 @@ class GossipAgent(Agent):
         if src is None:
             world.counters.dropped_malformed += 1
             return
+        if self.spoofed(topic, envelope.src):
+            return
         try:
             sends = self.core.on_message(self.round, src, envelope.kind, envelope.body, self.rng)
         except ProtocolViolation:

@@ -38,10 +38,17 @@ _CLIENT_LOG = logging.getLogger("swarm.broker.mqtt.client")
 _CLIENT_LOG.setLevel(logging.ERROR)
 
 
-def _counting_queue(counters: MessageCounters) -> type[asyncio.Queue[Any]]:
-    """aiomqtt's incoming queue, but a message it has no room for is counted as dropped."""
+def _counting_queue(counters: MessageCounters, link: MqttLink) -> type[asyncio.Queue[Any]]:
+    """aiomqtt's incoming queue, but a message it has no room for is counted as dropped.
+
+    The queue also registers itself with its link, whose backlog includes what is unread.
+    """
 
     class CountingQueue(asyncio.Queue[Any]):
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
+            link._unread = self
+
         def put_nowait(self, item: Any) -> None:
             try:
                 super().put_nowait(item)
@@ -123,6 +130,7 @@ class MqttLink(ClientLink):
         self._outgoing: asyncio.Queue[tuple[object, str, bytes]] = asyncio.Queue(OUTGOING_CAPACITY)
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
+        self._unread: asyncio.Queue[Any] | None = None  # the client's incoming queue
         self.reconnects = 0
 
     def publish(self, topic: str, payload: bytes) -> bool:
@@ -164,6 +172,12 @@ class MqttLink(ClientLink):
     def pending(self) -> int:
         """Messages and commands waiting to be written to the broker."""
         return self._outgoing.qsize()
+
+    @property
+    def backlog(self) -> int:
+        """Messages not yet written to the broker plus messages received but not yet read."""
+        unread = self._unread
+        return self._outgoing.qsize() + (0 if unread is None else unread.qsize())
 
     async def open(self, timeout: float = 10.0) -> None:
         """Connect and subscribe; raises BrokerUnavailable when the broker cannot be reached."""
@@ -215,7 +229,7 @@ class MqttLink(ClientLink):
                     timeout=timeout,
                     keepalive=self.keepalive,
                     will=None if self.will is None else aiomqtt.Will(*self.will, qos=1),
-                    queue_type=_counting_queue(self.counters),
+                    queue_type=_counting_queue(self.counters, self),
                     max_queued_incoming_messages=self.incoming,
                     logger=_CLIENT_LOG,
                 ) as client:
@@ -316,10 +330,14 @@ class MqttTransport:
         counters: MessageCounters | None = None,
         *,
         concurrency: int = 64,
+        client_prefix: str = "",
     ) -> None:
         self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
         self.counters = counters or MessageCounters()
         self.concurrency = concurrency
+        # MQTT client ids are broker-wide: the prefix (e.g. "<run>.") keeps two runs on
+        # one broker from taking over each other's connections.
+        self.client_prefix = client_prefix
         self.links: list[MqttLink] = []
 
     def connect(
@@ -328,10 +346,22 @@ class MqttTransport:
         endpoint: Endpoint | None = None,
         *,
         capacity: int = DEFAULT_INBOX_CAPACITY,
+        will: tuple[str, bytes] | None = None,
     ) -> MqttLink:
-        """A link that connects at `start()`; the endpoint (placement) does not apply here."""
+        """A link that connects at `start()`; the endpoint (placement) does not apply here.
+
+        The client id on the broker is `client_prefix + client_id`; `will` is published by
+        the broker if this client vanishes without a clean disconnect.
+        """
         qos = 1 if endpoint is not None and endpoint.reliable else 0
-        link = MqttLink(self.url, client_id, self.counters, capacity=capacity, qos=qos)
+        link = MqttLink(
+            self.url,
+            self.client_prefix + client_id,
+            self.counters,
+            capacity=capacity,
+            qos=qos,
+            will=will,
+        )
         self.links.append(link)
         return link
 
@@ -343,6 +373,11 @@ class MqttTransport:
     def reconnects(self) -> int:
         """Connections re-established after the broker went away."""
         return sum(link.reconnects for link in self.links)
+
+    @property
+    def backlog(self) -> int:
+        """MQTT messages waiting in this process, either way (see `RoundScheduler.hold`)."""
+        return sum(link.backlog for link in self.links)
 
     async def start(self, timeout: float = 10.0) -> None:
         """Connect every link (a bounded number at a time) and wait for subscriptions."""

@@ -2,8 +2,8 @@
 
 Per-agent connections are realistic but cost an MQTT client per agent. Here the agents
 of one process are local links; what they send to another agent's inbox is bundled per
-destination process into one MQTT publish on `swarm/<run>/shard/<i>/bundle` (a `bundle`
-envelope whose body is a list of `[topic, payload]` pairs), and the receiving process
+destination process into one MQTT publish on `swarm/<run>/shard/<i>/bundle/<client id>`
+(a `bundle` envelope whose body is a list of `[topic, payload]` pairs), and the receiving process
 hands each payload to its local subscribers. Other topics (metrics, events, control) are
 published and subscribed as themselves. Bundling is what makes this the throughput mode.
 """
@@ -92,10 +92,13 @@ class SharedTransport:
         self._bundle_bytes: dict[int, int] = {}
         self._flush_scheduled = False
         self._inbox_prefix = f"{topics.ROOT}/{run_id}/agent/"
-        self._my_bundles = topics.bundle(run_id, shard)
+        # Bundle topics end in the publishing client's id, which the broker's ACL can
+        # enforce; a bundle's claimed shard must be the one that client belongs to.
+        self._client_prefix = f"swarm-{run_id}-shard"
+        self._my_bundles = topics.bundle(run_id, shard) + "/"
         receiver = self.clients[0]
         receiver.set_handler(self._on_wire)
-        receiver.subscribe(self._my_bundles)
+        receiver.subscribe(self._my_bundles + "+")
 
     # -- links -----------------------------------------------------------------------------
     def connect(
@@ -157,13 +160,14 @@ class SharedTransport:
             return
         payload = wire.pack(BUNDLE, f"shard{self.shard}", 0, 0.0, 0, items)
         client = self._client()
-        if client.closed or not client.publish(topics.bundle(self.run_id, shard), payload):
+        topic = f"{topics.bundle(self.run_id, shard)}/{client.client_id}"
+        if client.closed or not client.publish(topic, payload):
             self.counters.dropped += len(items)
 
     # -- receiving -------------------------------------------------------------------------
     def _on_wire(self, topic: str, payload: bytes) -> None:
         counters = self.counters
-        if topic != self._my_bundles:
+        if not topic.startswith(self._my_bundles):
             self._deliver_local(topic, payload)
             return
         try:
@@ -174,6 +178,9 @@ class SharedTransport:
         items = envelope.body
         if envelope.kind != BUNDLE or type(items) is not list:
             counters.dropped_malformed += 1
+            return
+        if envelope.src != self._publisher_shard(topic[len(self._my_bundles) :]):
+            counters.dropped_spoofed += 1
             return
         for item in items:
             if (
@@ -186,6 +193,15 @@ class SharedTransport:
                 counters.dropped_malformed += 1
                 continue
             self._deliver_local(item[0], item[1])
+
+    def _publisher_shard(self, client_id: str) -> str | None:
+        """`shard<k>` for a client id of this run's shard k (`swarm-<run>-shard<k>-<i>`)."""
+        if not client_id.startswith(self._client_prefix):
+            return None
+        shard, _, connection = client_id[len(self._client_prefix) :].partition("-")
+        if not (shard.isdigit() and connection.isdigit()):
+            return None
+        return f"shard{int(shard)}"
 
     def _deliver_local(self, topic: str, payload: bytes) -> None:
         counters = self.counters
@@ -212,6 +228,11 @@ class SharedTransport:
     @property
     def reconnects(self) -> int:
         return sum(client.reconnects for client in self.clients)
+
+    @property
+    def backlog(self) -> int:
+        """MQTT messages (mostly bundles) waiting in this process, either way."""
+        return len(self._bundles) + sum(client.backlog for client in self.clients)
 
     async def start(self, timeout: float = 10.0) -> None:
         for client in self.clients:
