@@ -2,14 +2,28 @@
 
 Sources: Pittel 1987, "On spreading a rumor" (push on the complete graph informs all n
 nodes in log2(n) + ln(n) + O(1) rounds); Demers et al. 1987, section 1.4 (residue of
-rumor mongering with feedback and coin: s = exp(-(k + 1)(1 - s))).
+rumor mongering with feedback and coin: s = exp(-(k + 1)(1 - s))); Patarasuk & Yuan 2009
+(ring all-reduce); Li et al. 2014 and McMahan et al. 2017 (parameter server and sampled
+clients); Dally & Towles 2004 (bisection bandwidth).
+
+Every law checks its inputs and raises ValueError naming the bad one, so a wrong
+prediction cannot come from a silently impossible argument.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
-__all__ = ["push_rounds_complete", "rumor_residue_feedback_coin"]
+__all__ = [
+    "bisection_saturation",
+    "gossip_rounds",
+    "parameter_server_bytes",
+    "push_rounds_complete",
+    "ring_allreduce_bytes_per_node",
+    "ring_allreduce_seconds",
+    "rumor_residue_feedback_coin",
+]
 
 
 def push_rounds_complete(n: int) -> float:
@@ -32,3 +46,127 @@ def rumor_residue_feedback_coin(k: int) -> float:
             break
         s = nxt
     return s
+
+
+# -- input checks ----------------------------------------------------------------------------
+
+
+def _count(name: str, value: int, least: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} = {value!r}: expected an integer")
+    if value < least:
+        raise ValueError(f"{name} = {value!r}: must be >= {least}")
+    return int(value)
+
+
+def _number(name: str, value: float, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} = {value!r}: expected a number")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} = {value!r}: must be finite")
+    if positive and value <= 0:
+        raise ValueError(f"{name} = {value!r}: must be > 0")
+    if value < 0:
+        raise ValueError(f"{name} = {value!r}: must be >= 0")
+    return float(value)
+
+
+# -- collective communication ----------------------------------------------------------------
+
+
+def ring_allreduce_bytes_per_node(n: int, model_bytes: float) -> float:
+    """Bytes each of n nodes sends (and receives) to all-reduce a model of `model_bytes`.
+
+    Patarasuk & Yuan 2009, "Bandwidth optimal all-reduce algorithms for clusters of
+    workstations": reduce-scatter then all-gather around a ring, each n - 1 steps moving
+    M/n bytes, so 2(n - 1)/n * M per node, which no all-reduce can beat. 0 for n == 1.
+    """
+    n = _count("n", n)
+    m = _number("model_bytes", model_bytes)
+    return 2 * (n - 1) * m / n
+
+
+def ring_allreduce_seconds(
+    n: int, model_bytes: float, bandwidth_bps: float, latency_s: float
+) -> float:
+    """Seconds for a ring all-reduce: 2(n - 1) latency-bound steps plus the bytes on the wire.
+
+    Patarasuk & Yuan 2009 (alpha-beta model): 2(n - 1) * latency + 2(n - 1)/n * M * 8 / B,
+    with B the per-node link rate in bits per second. Steps are synchronous, so the
+    latency term grows with n while the bandwidth term stays below 2M * 8 / B.
+    """
+    per_node = ring_allreduce_bytes_per_node(n, model_bytes)
+    bandwidth = _number("bandwidth_bps", bandwidth_bps, positive=True)
+    latency = _number("latency_s", latency_s)
+    return 2 * (n - 1) * latency + per_node * 8 / bandwidth
+
+
+def parameter_server_bytes(
+    n_clients: int, model_bytes: float, fraction: float = 1.0
+) -> dict[str, float]:
+    """Bytes through a parameter server in one round with a share of the clients sampled.
+
+    Li et al. 2014, "Scaling distributed machine learning with the parameter server"
+    (OSDI): each worker pushes its update to and pulls the model from the server; with
+    McMahan et al. 2017 (FedAvg) only max(1, round(fraction * n)) clients take part in a
+    round (Python rounds halves to even). Everything converges on the server, which is
+    why its load grows with the clients while a ring's per-node load does not.
+
+    Returns: `clients` sampled, `client_upload` and `client_download` per client,
+    `uploaded` to and `downloaded` from the server in total, and `server_total`.
+    """
+    n = _count("n_clients", n_clients)
+    m = _number("model_bytes", model_bytes)
+    f = _number("fraction", fraction, positive=True)
+    if f > 1:
+        raise ValueError(f"fraction = {fraction!r}: must be <= 1")
+    clients = max(1, round(f * n))
+    return {
+        "clients": clients,
+        "client_upload": m,
+        "client_download": m,
+        "uploaded": clients * m,
+        "downloaded": clients * m,
+        "server_total": 2 * clients * m,
+    }
+
+
+# -- gossip and networks ---------------------------------------------------------------------
+
+
+def gossip_rounds(n: int, fanout: int = 1) -> float:
+    """Expected push rounds for every informed node, contacting `fanout` peers, to reach all n.
+
+    For fanout 1 this is log2(n) + ln(n) (Frieze & Grimmett 1985, "The shortest-path
+    problem for graphs with random arc-lengths"; Pittel 1987), the same figure as
+    `push_rounds_complete`. For fanout f > 1 it is an approximation built the same way:
+    the informed set grows by about (1 + f) per round until half are informed, giving
+    log_{1+f}(n) rounds, then each uninformed node stays so with probability about
+    exp(-f) per round, giving ln(n)/f more.
+    """
+    n = _count("n", n)
+    f = _count("fanout", fanout)
+    if n == 1:
+        return 0.0
+    if f == 1:
+        return push_rounds_complete(n)
+    return math.log(n) / math.log(1 + f) + math.log(n) / f
+
+
+def bisection_saturation(
+    n_nodes: int, bisection_links: int, link_bps: float, offered_bps_per_node: float
+) -> float:
+    """Share of the bisection capacity used when half the nodes send across the cut.
+
+    Dally & Towles 2004, "Principles and Practices of Interconnection Networks", ch. 3:
+    the bisection bandwidth bounds what traffic crossing the middle of a network can
+    reach. Here floor(n/2) nodes on one side each offer `offered_bps_per_node` to the
+    other side, against bisection_links * link_bps in that direction (links are full
+    duplex, so the reverse direction is not counted twice). Above 1 the cut is the
+    bottleneck: senders get at most 1/saturation of what they offer.
+    """
+    n = _count("n_nodes", n_nodes)
+    links = _count("bisection_links", bisection_links)
+    capacity = links * _number("link_bps", link_bps, positive=True)
+    offered = (n // 2) * _number("offered_bps_per_node", offered_bps_per_node)
+    return offered / capacity
