@@ -1,0 +1,1 @@
+"""Local learning: datasets, learners and the compression of model updates."""
