@@ -94,7 +94,9 @@ def test_bench_quick_json_has_names_figures_and_ratios(capsys) -> None:
         "mqtt-throughput",
         "mqtt-agents",
         "shard-scaling",
+        "compression",
     }
+    assert results["compression"]["int8_bytes_factor"] == 4.0
     assert results["shard-scaling"]["ratio"] > 0
     assert results["mqtt-agents"]["connect_s"] > 0
     assert results["mqtt-throughput"]["ratio"] > 0

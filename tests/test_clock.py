@@ -408,3 +408,21 @@ def test_sleepers_wake_in_deadline_then_start_order_exactly_at_their_deadline(
     deadlines = [start + d for d in delays]
     assert woke == sorted((d, i) for i, d in enumerate(deadlines))
     assert clocks == [d for d, _ in woke]
+
+
+def test_a_failing_round_participant_ends_the_run_with_its_error() -> None:
+    from swarm.rounds import RoundScheduler
+
+    async def main() -> None:
+        rounds = RoundScheduler(1.0)
+
+        def broken(round: int) -> None:
+            if round == 2:
+                raise KeyError("missing column")
+
+        rounds.add("observer", broken)
+        rounds.begin()
+        await rounds.finished()
+
+    with pytest.raises(KeyError, match="missing column"):
+        clock.run(main())

@@ -353,6 +353,36 @@ def bench_shard_scaling(quick: bool = False) -> Result:
     }
 
 
+# -- compression -----------------------------------------------------------------------------
+
+
+def bench_compression(quick: bool = False) -> Result:
+    """Bytes each update compression saves and the accuracy it costs (gossip, digits)."""
+    from swarm.fleet import run_scenario
+
+    count, rounds = (8, 5) if quick else (24, 20)
+    results: dict[str, Any] = {}
+    for mode in ("none", "fp16", "int8", "topk"):
+        scenario = from_dict(
+            {
+                "run": {"name": "bench-compression", "seed": 1, "rounds": rounds},
+                "fleet": {"count": count, "workload": "learn", "mix": {"glasses": 1.0}},
+                "learn": {"strategy": "gossip", "compression": mode, "topk_ratio": 0.1},
+                "gossip": {"fanout": 2},
+            }
+        )
+        results[mode] = run_scenario(scenario)["results"]
+    plain = results["none"]
+    out: Result = {"name": "compression", "agents": count, "rounds": rounds}
+    out["accuracy_none"] = round(plain["accuracy"], 4)
+    for mode in ("fp16", "int8", "topk"):
+        r = results[mode]
+        out[f"{mode}_bytes_factor"] = round(plain["update_bytes"] / r["update_bytes"], 3)
+        out[f"{mode}_expected_factor"] = r["compression_factor_expected"]
+        out[f"{mode}_accuracy_cost"] = round(plain["accuracy"] - r["accuracy"], 4)
+    return out
+
+
 BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "embedded-throughput": bench_embedded_throughput,
     "agents-memory": bench_agents_memory,
@@ -360,6 +390,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "mqtt-throughput": bench_mqtt_throughput,
     "mqtt-agents": bench_mqtt_agents,
     "shard-scaling": bench_shard_scaling,
+    "compression": bench_compression,
 }
 
 

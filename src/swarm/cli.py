@@ -230,11 +230,16 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     table = Table(title="built-in scenarios", title_justify="left")
     table.add_column("name", style="bold")
     table.add_column("agents", justify="right")
-    table.add_column("protocol")
+    table.add_column("does")
     table.add_column("description")
     for name in builtin_names():
         s = load(name)
-        table.add_row(name, str(s.fleet.count), s.gossip.protocol, s.run.description)
+        does = {
+            "gossip": s.gossip.protocol,
+            "learn": f"learn ({s.learn.strategy})",
+            "hazards": "hazards",
+        }[s.fleet.workload]
+        table.add_row(name, str(s.fleet.count), does, s.run.description)
     Console().print(table)
     return 0
 
@@ -281,8 +286,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def on_round(row: dict[str, Any]) -> None:
         if "informed_fraction" in row:
             status = f"informed {row['informed_fraction']:.1%}"
-        else:
+        elif "accuracy" in row:
+            status = f"accuracy {row['accuracy']:.1%}"
+        elif row.get("aware_fraction") is not None:
+            status = f"aware {row['aware_fraction']:.1%}"
+        elif "variance" in row:
             status = f"variance {row['variance']:.3g}"
+        else:
+            status = ""
         progress.update(task, completed=row["round"], status=status)
 
     try:
@@ -434,9 +445,16 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table.add_column("figure", style="bold")
     table.add_column("value", justify="right")
     speedup = summary["sim_time"] / summary["wall_time"] if summary["wall_time"] else 0.0
+    scenario = summary["scenario"]
+    workload = scenario["fleet"]["workload"]
+    doing = {
+        "gossip": ("protocol", scenario["gossip"]["protocol"]),
+        "learn": ("strategy", f"{scenario['learn']['strategy']} on {scenario['learn']['dataset']}"),
+        "hazards": ("workload", "hazards"),
+    }[workload]
     rows = [
         ("agents", summary["agents"]),
-        ("protocol", summary["scenario"]["gossip"]["protocol"]),
+        doing,
         ("topology", summary["topology"]["name"]),
         ("seed", summary["seed"]),
         ("rounds", summary["rounds"]),
@@ -445,7 +463,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
         ("speed-up", speedup),
     ]
     rows += [(f"messages.{k}", v) for k, v in summary["messages"].items()]
-    rows += [(f"results.{k}", v) for k, v in summary["results"].items()]
+    for key, value in summary["results"].items():
+        if isinstance(value, dict):  # one level of nesting, one row per figure
+            rows += [(f"results.{key}.{k}", v) for k, v in value.items()]
+        else:
+            rows.append((f"results.{key}", value))
     if summary["crashes"]:
         rows.append(("crashed agents", len(summary["crashes"])))
     for name, value in rows:

@@ -168,6 +168,7 @@ class Fleet:
         if broker_url is not None:
             # Wall-clock rounds wait while the last round's traffic is still queued here.
             self.world.rounds.hold = lambda: self.broker.backlog > HOLD_BACKLOG
+        self.work: Any = None  # a workload beyond gossip: learning or hazards
         self.cores = self._build_cores()
         self.rumor_id, self.origin = self._inject()
         self.agents: list[GossipAgent] = []
@@ -224,6 +225,7 @@ class Fleet:
             bandwidth=net.bandwidth,
             loss=net.loss,
             rng=generator(self.scenario.run.seed, Stream.NETWORK),
+            per_endpoint_bandwidth=net.device_links,
         )
         if net.partitions:
             index = {name: i for i, name in enumerate(self.scenario.fleet.regions)}
@@ -233,6 +235,23 @@ class Fleet:
     def _build_cores(self) -> dict[int, Any]:
         g = self.scenario.gossip
         n = self.scenario.fleet.count
+        if self.scenario.fleet.workload == "learn":
+            from swarm.learn.workload import Learning  # scikit-learn only when learning
+
+            self.work = Learning.build(
+                self.scenario, self.topology, self.local, self.placement.kinds
+            )
+            return dict(self.work.cores)
+        if self.scenario.fleet.workload == "hazards":
+            from swarm.hazard_workload import Hazards
+
+            rounds = self.world.rounds
+            self.work = Hazards.build(
+                self.scenario,
+                self.local,
+                now=lambda: asyncio.get_running_loop().time() - rounds.start,
+            )
+            return dict(self.work.cores)
         if self.scenario.aggregating:
             rng = generator(self.scenario.run.seed, Stream.VALUES)
             values = {
@@ -252,7 +271,7 @@ class Fleet:
         }
 
     def _inject(self) -> tuple[int, int]:
-        if self.scenario.aggregating:
+        if self.scenario.aggregating or self.work is not None:
             return 0, -1
         rng = generator(self.scenario.run.seed, Stream.SCENARIO)
         origin = int(rng.integers(self.scenario.fleet.count))
@@ -281,11 +300,16 @@ class Fleet:
             recorder_link.set_handler(self.recorder.on_payload)
         self._observer_link = self.broker.connect("observer" + own, Endpoint(reliable=True))
         rounds.add("observer", self._observe)  # first in every round: samples before acts
+        if hasattr(self.work, "step"):
+            rounds.add("world", self.work.step)  # then the world moves, then the agents act
         placement = self.placement
+        uplinks: dict[str, float] = {}
+        if self.scenario.network.device_links:
+            uplinks = {k: p.uplink_bps for k, p in self.scenario.profiles().items()}
         for i, core in self.cores.items():
             x, y = float(placement.positions[i, 0]), float(placement.positions[i, 1])
             region = int(placement.regions[i])
-            endpoint = Endpoint(x, y, region)
+            endpoint = Endpoint(x, y, region, uplink_bps=uplinks.get(placement.kinds[i], 0.0))
             if world.client_prefix is None:
                 link = self.broker.connect(world.ids[i], endpoint)
             else:
@@ -376,6 +400,7 @@ class Fleet:
             counters=self.world.counters,
             alive=sum(a.alive for a in self.agents),
             in_flight=self.broker.in_flight,
+            workload=self.work,
         )
 
     # -- results ---------------------------------------------------------------------------
@@ -424,11 +449,12 @@ class Fleet:
             aggregating=self.scenario.aggregating,
             rumor_id=self.rumor_id,
             origin=self.origin,
+            workload=self.work,
         )
 
     def _results(self) -> dict[str, Any]:
         out = observe.results(self.scenario, [self.partial_results()], self.recorder.rows)
-        if not self.scenario.aggregating:
+        if not self.scenario.aggregating and self.work is None:
             out["origin"] = self.world.ids[self.origin]
         return out
 

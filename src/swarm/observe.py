@@ -31,6 +31,7 @@ def sample(
     counters: MessageCounters,
     alive: int,
     in_flight: int,
+    workload: Any = None,
 ) -> dict[str, Any]:
     """What this process sees at the start of `round`, in additive form."""
     part: dict[str, Any] = {
@@ -40,6 +41,8 @@ def sample(
         "alive": alive,
         **counters.as_dict(),
     }
+    if workload is not None:
+        return part | workload.sample()
     n = len(cores)
     if aggregating:
         estimates = np.fromiter((c.estimate for c in cores), float, n)
@@ -65,6 +68,14 @@ def merge_rows(parts: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
     for key in COUNTER_KEYS:
         row[key] = sum(p[key] for p in parts)
     n = sum(p["n"] for p in parts)
+    if "accuracy_sum" in first:
+        from swarm.learn.workload import merge_sample
+
+        return row | merge_sample(list(parts), n), False
+    if "aware_sum" in first:
+        from swarm import hazard_workload
+
+        return row | hazard_workload.merge_sample(list(parts), n), False
     if "moments" in first:
         moments = Moments()
         for p in parts:
@@ -81,10 +92,17 @@ def merge_rows(parts: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
 
 
 def partial_results(
-    cores: Iterable[tuple[int, Any]], *, aggregating: bool, rumor_id: int, origin: int
+    cores: Iterable[tuple[int, Any]],
+    *,
+    aggregating: bool,
+    rumor_id: int,
+    origin: int,
+    workload: Any = None,
 ) -> dict[str, Any]:
     """The end-of-run figures of this process's agents (index, core), in additive form."""
     cores = list(cores)
+    if workload is not None:
+        return workload.partial_results()
     if aggregating:
         estimates = [float(c.estimate) for _, c in cores]
         return {
@@ -109,6 +127,14 @@ def results(
 ) -> dict[str, Any]:
     """The summary's `results` from every process's partial results and the merged rows."""
     n = scenario.fleet.count
+    if scenario.fleet.workload == "learn":
+        from swarm.learn import workload
+
+        return workload.results(scenario, list(parts), rows[-1]["round"] if rows else 0)
+    if scenario.fleet.workload == "hazards":
+        from swarm import hazard_workload
+
+        return hazard_workload.results(scenario, list(parts), rows[-1]["round"] if rows else 0)
     if scenario.aggregating:
         initial = sum(p["initial"] for p in parts)
         final = sum(p["mass"] for p in parts)  # after in-flight copies landed

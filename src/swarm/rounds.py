@@ -68,6 +68,11 @@ class RoundScheduler:
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(self.round)
 
+    def _fail(self, exc: Exception) -> None:
+        self.stopped = True
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_exception(exc)
+
     async def finished(self) -> int:
         """Wait until the scheduler stops; returns the last round that began."""
         assert self._finished is not None, "begin() first"
@@ -90,7 +95,13 @@ class RoundScheduler:
         for action in list(self._participants.values()):
             if self.stopped:
                 return
-            action(round)
+            try:
+                action(round)
+            except Exception as exc:
+                # Agents catch their own faults; anything else (the observer, a callback)
+                # ends the run with this error rather than leaving it waiting forever.
+                self._fail(exc)
+                return
         if self.stopped:
             return
         self._timer = loop.call_at(self.start + (round + 1) * self.period, self._fire, round + 1)

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from swarm import topics
+from swarm.devices import CLASSES, DeviceError, DeviceProfile, load_profiles
 from swarm.gossip import aggregation, dissemination
 from swarm.gossip.topology import TOPOLOGIES
+from swarm.learn.compression import MODES
+from swarm.learn.datasets import DATASETS
 
 __all__ = [
     "CLASSES",
@@ -32,7 +35,8 @@ __all__ = [
     "parse_override",
 ]
 
-CLASSES = ("gpu", "taxi", "glasses", "hearable")
+WORKLOADS = ("gossip", "learn", "hazards")
+STRATEGIES = ("gossip", "fedavg", "allreduce")
 PROTOCOLS = (*dissemination.PROTOCOLS, *aggregation.PROTOCOLS)
 
 
@@ -69,6 +73,12 @@ class FleetSection:
     regions: list[str] = _rule(["r0", "r1", "r2", "r3"], "region names", segment=True)
     area_km: float = _rule(4000.0, "distance between opposite region centres", min=0.0)
     region_radius_km: float = _rule(300.0, "spread of agents around their region", min=0.0)
+    workload: str = _rule(
+        "gossip",
+        "what agents do: gossip (spread a rumor or average), learn (train a model "
+        "together), hazards (taxis sensing a city)",
+        choices=WORKLOADS,
+    )
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,9 @@ class NetworkSection:
     hop_km: float = _rule(500.0, "km per router hop", above=0.0)
     hop_delay: float = _rule(0.0005, "seconds per router hop", min=0.0)
     bandwidth: float = _rule(0.0, "uplink bits per second (0 = unlimited)", min=0.0)
+    device_links: bool = _rule(
+        False, "each agent's uplink is its device class's uplink_bps (devices.toml)"
+    )
     loss: float = _rule(0.0, "probability that a message is lost", min=0.0, max=1.0)
     partitions: list[list[str]] = _rule([], "groups of regions cut off from each other")
 
@@ -116,12 +129,70 @@ class BrokerSection:
     clients: int = _rule(2, "shared mode: MQTT connections per process", min=1, max=64)
 
 
+@dataclass(frozen=True)
+class LearnSection:
+    dataset: str = _rule("digits", "data the fleet learns from", choices=DATASETS)
+    strategy: str = _rule(
+        "gossip",
+        "how models meet: gossip averaging, federated averaging, or ring all-reduce",
+        choices=STRATEGIES,
+    )
+    compression: str = _rule("none", "encoding of the updates devices send", choices=MODES)
+    topk_ratio: float = _rule(0.1, "topk: share of entries sent", above=0.0, max=1.0)
+    iid: bool = _rule(True, "shuffle data evenly (false: each agent sees few classes)")
+    classes_per_agent: int = _rule(2, "non-IID: classes in each agent's shard", min=1)
+    shard_size: int = _rule(0, "samples per agent (0 = split the training set evenly)", min=0)
+    fraction_fit: float = _rule(
+        0.5, "fedavg: share of clients trained per round", above=0.0, max=1.0
+    )
+    local_epochs: int = _rule(1, "passes over the local shard per round", min=1, max=1000)
+    batch_size: int = _rule(32, "minibatch size of local training", min=1)
+    learning_rate: float = _rule(0.01, "SGD step size (eta0)", above=0.0)
+
+
+@dataclass(frozen=True)
+class HazardsSection:
+    size_m: float = _rule(5000.0, "side of the square city", above=0.0)
+    hazard_rate: float = _rule(0.05, "new hazards per second over the city", above=0.0)
+    hazard_lifetime: float = _rule(600.0, "mean seconds a hazard lasts", above=0.0)
+    sensing_range_m: float = _rule(150.0, "how far a taxi's sensors see", above=0.0)
+    speed_mps: float = _rule(10.0, "taxi speed", min=0.0)
+    sensor_noise: float = _rule(0.5, "standard deviation of a reading's noise", above=0.0)
+    false_reading_rate: float = _rule(0.002, "spurious readings per taxi-second", min=0.0)
+    radius_m: float = _rule(
+        1000.0, "awareness: taxis this close to a hazard should learn it", above=0.0
+    )
+    share: float = _rule(0.9, "awareness: share of nearby taxis that must know", above=0.0, max=1.0)
+    budget_ms: float = _rule(10.0, "safety-loop budget per decision", above=0.0)
+
+
+@dataclass(frozen=True)
+class MeshSection:
+    duty_cycle: float = _rule(0.25, "share of rounds a device's radio is awake", above=0.0, max=1.0)
+    entries: int = _rule(8, "readings relayed per message (the freshest first)", min=1, max=256)
+    field_period: float = _rule(600.0, "seconds over which the sensed field changes", above=0.0)
+    noise: float = _rule(0.05, "sensor noise, in units of the field's range", min=0.0)
+    max_hops: int = _rule(8, "hops a reading may travel", min=1, max=255)
+
+
+@dataclass(frozen=True)
+class DevicesSection:
+    gpu: dict[str, float] = _rule({}, "overrides of the gpu profile, e.g. {flops = 1e14}")
+    taxi: dict[str, float] = _rule({}, "overrides of the taxi profile")
+    glasses: dict[str, float] = _rule({}, "overrides of the glasses profile")
+    hearable: dict[str, float] = _rule({}, "overrides of the hearable profile")
+
+
 SECTIONS: dict[str, type] = {
     "run": RunSection,
     "fleet": FleetSection,
     "gossip": GossipSection,
     "network": NetworkSection,
     "broker": BrokerSection,
+    "learn": LearnSection,
+    "hazards": HazardsSection,
+    "mesh": MeshSection,
+    "devices": DevicesSection,
 }
 
 
@@ -132,6 +203,14 @@ class Scenario:
     gossip: GossipSection = field(default_factory=GossipSection)
     network: NetworkSection = field(default_factory=NetworkSection)
     broker: BrokerSection = field(default_factory=BrokerSection)
+    learn: LearnSection = field(default_factory=LearnSection)
+    hazards: HazardsSection = field(default_factory=HazardsSection)
+    mesh: MeshSection = field(default_factory=MeshSection)
+    devices: DevicesSection = field(default_factory=DevicesSection)
+
+    def profiles(self) -> dict[str, DeviceProfile]:
+        """The device classes' figures, with this scenario's overrides applied."""
+        return load_profiles(dataclasses.asdict(self.devices))
 
     @property
     def max_rounds(self) -> int:
@@ -300,6 +379,10 @@ def _cross_check(s: Scenario) -> None:
             raise ScenarioError(f"fleet.mix.{name} = {share}: shares must be >= 0")
     if sum(s.fleet.mix.values()) <= 0:
         raise ScenarioError("fleet.mix: shares must add up to more than 0")
+    try:
+        s.profiles()
+    except DeviceError as exc:
+        raise ScenarioError(str(exc)) from None
     regions = s.fleet.regions
     if not regions:
         raise ScenarioError("fleet.regions = []: name at least one region")

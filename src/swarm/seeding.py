@@ -22,6 +22,12 @@ class Stream(IntEnum):
     AGENTS = 3
     PLACEMENT = 4
     SCENARIO = 5
+    DATA = 6  # dataset split and shards
+    LEARNERS = 7  # per-agent learner initialisation (then the agent's own stream)
+    CITY = 8  # hazards appearing
+    TAXIS = 9  # taxi movement
+    SENSING = 10  # sensor noise and detections
+    MESH = 11  # the field hearables sense, and their duty cycles
 
 
 def seed_sequence(seed: int, *path: int) -> np.random.SeedSequence:

@@ -9,6 +9,7 @@ Anything a peer sends that fails to decode or to fit the protocol is counted in
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from swarm import wire
@@ -43,6 +44,20 @@ class GossipAgent(Agent):
             self.crash(f"{type(exc).__name__} in round {round}: {exc}")
             return
         if sends:
+            self._dispatch(sends)
+
+    def _dispatch(self, sends: list[Any]) -> None:
+        """Send now, or once the core's pending compute time has passed (simulated)."""
+        delay = getattr(self.core, "pending_delay", 0.0)
+        if delay > 0:
+            self.core.pending_delay = 0.0
+            loop = asyncio.get_running_loop()
+            loop.call_at(loop.time() + delay, self._send_if_alive, sends)
+        else:
+            self.send_all(sends)
+
+    def _send_if_alive(self, sends: list[Any]) -> None:
+        if self.alive:
             self.send_all(sends)
 
     def on_payload(self, topic: str, payload: bytes) -> None:
@@ -67,4 +82,4 @@ class GossipAgent(Agent):
             self.crash(f"{type(exc).__name__} in {envelope.kind!r} handler: {exc}")
             return
         if sends:
-            self.send_all(sends)
+            self._dispatch(sends)

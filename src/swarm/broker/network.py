@@ -28,6 +28,7 @@ class Endpoint:
     region: int = 0
     reliable: bool = False  # control-plane clients (recorder, coordinator): no delay, no loss
     tx_free_at: float = 0.0  # when the uplink finishes serializing what it already sent
+    uplink_bps: float = 0.0  # this client's own uplink (its device class); 0 = the model's
 
 
 @dataclass(slots=True)
@@ -40,13 +41,18 @@ class NetworkModel:
     bandwidth: float = 0.0  # uplink bits per second; 0 = unlimited
     loss: float = 0.0  # probability a copy is lost
     rng: np.random.Generator | None = None  # for losses; required when loss > 0
+    per_endpoint_bandwidth: bool = False  # some endpoints carry their own uplink_bps
     _group_of_region: dict[int, int] = field(default_factory=dict)
 
     @property
     def constant(self) -> bool:
         """True when every copy takes exactly `latency`: the broker's fast path."""
         return not (
-            self.distance_latency or self.bandwidth > 0 or self.loss > 0 or self._group_of_region
+            self.distance_latency
+            or self.bandwidth > 0
+            or self.per_endpoint_bandwidth
+            or self.loss > 0
+            or self._group_of_region
         )
 
     def __post_init__(self) -> None:
@@ -66,10 +72,11 @@ class NetworkModel:
 
     def departure(self, src: Endpoint, size: int, now: float) -> float:
         """When a payload of `size` bytes has left the sender's uplink."""
-        if self.bandwidth <= 0 or src.reliable:
+        bandwidth = src.uplink_bps or self.bandwidth
+        if bandwidth <= 0 or src.reliable:
             return now
         start = src.tx_free_at if src.tx_free_at > now else now
-        src.tx_free_at = start + size * 8 / self.bandwidth
+        src.tx_free_at = start + size * 8 / bandwidth
         return src.tx_free_at
 
     def delay(self, src: Endpoint, dst: Endpoint) -> float | None:

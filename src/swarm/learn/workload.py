@@ -1,0 +1,196 @@
+"""The learning workload: data, shards, learners and strategy cores for a fleet.
+
+Kept out of `fleet.py` so that the fleet stays about agents, brokers and rounds; the
+fleet asks this module for cores and for the figures its summary reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from swarm import laws
+from swarm.energy import fleet_energy
+from swarm.gossip.topology import Topology
+from swarm.learn import datasets
+from swarm.learn.compression import expected_factor
+from swarm.learn.learner import LocalLearner, centralized_baseline
+from swarm.learn.strategies import STRATEGIES, AllReduceCore, FedAvgCore, LearningCore
+from swarm.scenario import Scenario, ScenarioError
+from swarm.seeding import Stream, generator
+
+__all__ = ["Learning"]
+
+
+@dataclass
+class Learning:
+    """Everything a learning run shares: the data, the shards and the cores of this process."""
+
+    scenario: Scenario
+    dataset: datasets.Dataset
+    cores: dict[int, LearningCore]
+
+    @classmethod
+    def build(
+        cls, scenario: Scenario, topology: Topology, local: range, kinds: list[str]
+    ) -> Learning:
+        learn, n = scenario.learn, scenario.fleet.count
+        seed = scenario.run.seed
+        dataset = datasets.load(learn.dataset, seed=seed)
+        try:
+            shards = datasets.shard(
+                dataset.y_train,
+                n,
+                generator(seed, Stream.DATA),
+                iid=learn.iid,
+                classes_per_agent=learn.classes_per_agent,
+                shard_size=learn.shard_size or None,
+            )
+        except ValueError as exc:
+            raise ScenarioError(f"learn: {exc}") from None
+        options = {"learning_rate": "constant", "eta0": learn.learning_rate}
+        common: dict[str, Any] = {
+            "compression": learn.compression,
+            "topk_ratio": learn.topk_ratio,
+            "epochs": learn.local_epochs,
+            "batch_size": learn.batch_size,
+        }
+        if learn.strategy == "gossip":
+            common |= {"topology": topology, "fanout": scenario.gossip.fanout}
+        elif learn.strategy == "fedavg":
+            common |= {
+                "aggregator": 0,
+                "clients": list(range(1, n)),
+                "fraction_fit": learn.fraction_fit,
+            }
+        else:
+            common |= {"ring": list(range(n))}
+        cls_ = STRATEGIES[learn.strategy]
+        profiles = scenario.profiles()
+        common["period"] = scenario.gossip.period
+        cores: dict[int, LearningCore] = {}
+        for i in local:
+            learner = LocalLearner(
+                dataset.classes,
+                dataset.n_features,
+                generator(seed, Stream.LEARNERS, i),
+                **options,
+            )
+            rows = shards[i]
+            cores[i] = cls_(
+                i,
+                learner,
+                dataset.X_train[rows],
+                dataset.y_train[rows],
+                profile=profiles[kinds[i]],
+                **common,
+            )
+        return cls(scenario, dataset, cores)
+
+    # -- metrics ---------------------------------------------------------------------------
+    def sample(self) -> dict[str, Any]:
+        """Additive per-process figures for one metrics row."""
+        X, y = self.dataset.X_test, self.dataset.y_test
+        accuracy = [core.accuracy(X, y) for core in self.cores.values()]
+        return {
+            "accuracy_sum": float(np.sum(accuracy)),
+            "accuracy_min": min(accuracy, default=1.0),
+            "accuracy_max": max(accuracy, default=0.0),
+            "update_bytes": sum(c.update_bytes for c in self.cores.values()),
+            "updates_rejected": sum(c.rejected for c in self.cores.values()),
+        }
+
+    def partial_results(self) -> dict[str, Any]:
+        part = self.sample()
+        part["n"] = len(self.cores)
+        part["updates_sent"] = sum(c.updates_sent for c in self.cores.values())
+        part["bytes_by_agent"] = [
+            c.completed_bytes / c.iterations_done
+            for c in self.cores.values()
+            if isinstance(c, AllReduceCore) and c.iterations_done
+        ]
+        part["iterations"] = [
+            c.iterations_done for c in self.cores.values() if isinstance(c, AllReduceCore)
+        ]
+        part["aggregations"] = sum(
+            c.rounds_applied for c in self.cores.values() if isinstance(c, FedAvgCore)
+        )
+        meters = [c.meter for c in self.cores.values() if c.meter is not None]
+        part["energy"] = fleet_energy(meters)
+        part["compute_s"] = sum(c.compute_s for c in self.cores.values())
+        first = next(iter(self.cores.values()), None)
+        part["size"] = first.size if first is not None else 0
+        return part
+
+
+def merge_sample(parts: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """The learning columns of a merged metrics row."""
+    return {
+        "accuracy": sum(p["accuracy_sum"] for p in parts) / n if n else 0.0,
+        "accuracy_min": min(p["accuracy_min"] for p in parts),
+        "accuracy_max": max(p["accuracy_max"] for p in parts),
+        "update_bytes": sum(p["update_bytes"] for p in parts),
+        "updates_rejected": sum(p["updates_rejected"] for p in parts),
+    }
+
+
+def results(scenario: Scenario, parts: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+    """The summary's learning results, with the centralized baseline and the laws beside."""
+    learn, n = scenario.learn, scenario.fleet.count
+    merged = merge_sample(parts, n)
+    size = max((p["size"] for p in parts), default=0)
+    dataset = datasets.load(learn.dataset, seed=scenario.run.seed)
+    budget = max(1, rounds) * learn.local_epochs
+    baseline = centralized_baseline(
+        dataset,
+        budget,
+        generator(scenario.run.seed, Stream.LEARNERS, n),
+        learning_rate="constant",
+        eta0=learn.learning_rate,
+    )
+    sent = sum(p["updates_sent"] for p in parts)
+    compressed = -(-size // n) if learn.strategy == "allreduce" else size
+    factor = expected_factor(learn.compression, compressed, learn.topk_ratio)
+    out: dict[str, Any] = {
+        "accuracy": merged["accuracy"],
+        "accuracy_spread": [merged["accuracy_min"], merged["accuracy_max"]],
+        "baseline_accuracy": baseline,
+        "accuracy_gap": baseline - merged["accuracy"],
+        "dataset": learn.dataset,
+        "parameters": size,
+        "update_bytes": merged["update_bytes"],
+        "updates_sent": sent,
+        "updates_rejected": merged["updates_rejected"],
+        "compression_factor_expected": factor,
+    }
+    if learn.strategy == "allreduce":
+        iterations = [i for p in parts for i in p["iterations"]]
+        done = min(iterations, default=0)
+        padded = -(-size // n) * n
+        per_node = [b for p in parts for b in p["bytes_by_agent"]]
+        out["allreduce"] = {
+            "iterations": done,
+            "model_bytes": 4 * padded,
+            "bytes_per_node_per_iteration": [min(per_node), max(per_node)] if per_node else None,
+            "predicted_bytes_per_node_per_iteration": laws.ring_allreduce_bytes_per_node(
+                n, 4 * padded
+            ),
+        }
+    if learn.strategy == "fedavg":
+        out["aggregations"] = sum(p["aggregations"] for p in parts)
+        traffic = laws.parameter_server_bytes(n - 1, 4 * size / factor, learn.fraction_fit)
+        out["fedavg_uplink_bytes_per_round"] = merged["update_bytes"] / max(1, rounds)
+        out["predicted_uplink_bytes_per_round"] = traffic["uploaded"]
+    energy = [p["energy"] for p in parts]
+    out["energy_j"] = {
+        "total": sum(e["total_j"] for e in energy),
+        **{
+            key: sum(e["by_category"].get(key, 0.0) for e in energy)
+            for key in ("idle", "compute", "tx", "rx")
+        },
+    }
+    out["depleted"] = sum(e["depleted"] for e in energy)
+    out["compute_s_per_agent"] = sum(p["compute_s"] for p in parts) / n
+    return out

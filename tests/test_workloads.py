@@ -1,0 +1,172 @@
+"""The learning and hazard workloads run as fleets: the figures the summary promises."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from swarm import clock, laws, topics, wire
+from swarm.cli import main
+from swarm.fleet import Fleet, run_scenario
+from swarm.learn.compression import expected_factor
+from swarm.scenario import ScenarioError, from_dict, load
+
+
+def learning(strategy: str = "gossip", count: int = 8, rounds: int = 6, **learn: Any):
+    return from_dict(
+        {
+            "run": {"name": f"learn-{strategy}", "seed": 3, "rounds": rounds},
+            "fleet": {"count": count, "workload": "learn", "mix": {"gpu": 1.0}},
+            "learn": {"strategy": strategy, **learn},
+        }
+    )
+
+
+def test_cloud_titan_is_within_two_points_of_the_centralized_baseline() -> None:
+    summary = run_scenario(load("cloud-titan"))
+    results = summary["results"]
+    assert results["baseline_accuracy"] > 0.9
+    assert results["accuracy"] >= results["baseline_accuracy"] - 0.02
+    low, high = results["accuracy_spread"]
+    assert low <= results["accuracy"] <= high
+
+
+def test_ring_all_reduce_traffic_per_node_is_exactly_the_law() -> None:
+    n = 10
+    summary = run_scenario(learning("allreduce", count=n, rounds=5))
+    ring = summary["results"]["allreduce"]
+    assert ring["iterations"] == 5
+    predicted = laws.ring_allreduce_bytes_per_node(n, ring["model_bytes"])
+    assert ring["predicted_bytes_per_node_per_iteration"] == predicted == 2 * (n - 1) / n * 2600
+    assert ring["bytes_per_node_per_iteration"] == [predicted, predicted]
+
+
+@pytest.mark.parametrize("strategy", ["gossip", "fedavg", "allreduce"])
+def test_each_compression_divides_update_bytes_by_its_factor(strategy: str) -> None:
+    plain = run_scenario(learning(strategy, compression="none"))["results"]
+    for mode in ("fp16", "int8", "topk"):
+        squeezed = run_scenario(learning(strategy, compression=mode, topk_ratio=0.1))["results"]
+        assert squeezed["updates_sent"] == plain["updates_sent"]
+        factor = plain["update_bytes"] / squeezed["update_bytes"]
+        assert factor == pytest.approx(squeezed["compression_factor_expected"], rel=1e-12)
+        assert squeezed["accuracy"] > 0.5  # the cost is reported, and it is not ruin
+    assert plain["compression_factor_expected"] == 1.0
+    assert expected_factor("topk", 650, 0.1) == 10.0
+
+
+@pytest.mark.parametrize("strategy", ["gossip", "fedavg", "allreduce"])
+def test_every_strategy_learns_on_iid_digits(strategy: str) -> None:
+    results = run_scenario(learning(strategy, count=9, rounds=8))["results"]
+    assert results["accuracy"] > 0.85
+    assert results["updates_rejected"] == 0
+
+
+def test_learning_runs_are_byte_identical_for_one_seed(tmp_path) -> None:
+    for name in ("a", "b"):
+        run_scenario(learning("gossip", compression="int8"), out_dir=tmp_path / name)
+    first = (tmp_path / "a" / "metrics.jsonl").read_bytes()
+    assert first == (tmp_path / "b" / "metrics.jsonl").read_bytes()
+    row = json.loads(first.splitlines()[-1])
+    assert {"accuracy", "accuracy_min", "accuracy_max", "update_bytes"} <= set(row)
+
+
+def test_a_poisoned_update_from_a_peer_is_rejected_and_the_model_stays_finite() -> None:
+    fleet = Fleet(learning("gossip", count=6, rounds=4))
+    world = fleet.world
+    bad = [
+        {"mode": "none", "values": np.full(650, np.nan, dtype=np.float32)},
+        {"mode": "none", "values": np.ones(3, dtype=np.float32)},
+        {
+            "mode": "int8",
+            "codes": np.zeros(650, np.uint8),
+            "scale": float("inf"),
+            "zero_point": 0.0,
+        },
+    ]
+
+    def inject(round: int) -> None:
+        if round == 1:
+            for update in bad:
+                payload = wire.pack(
+                    "model", world.ids[1], 99, 0.0, 1, {"round": 1, "update": update}
+                )
+                fleet.agents[2].link.deliver(topics.inbox(world.run_id, world.ids[2]), payload)
+
+    world.rounds.add("rogue", inject)
+    summary = clock.run(fleet.run())
+    assert summary["results"]["updates_rejected"] == len(bad)
+    for core in fleet.cores.values():
+        assert np.isfinite(core.learner.get_params()).all()
+    assert summary["results"]["accuracy"] > 0.5
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ({"learn": {"dataset": "mnist"}}, "learn.dataset = 'mnist'"),
+        ({"learn": {"compression": "fp8"}}, "learn.compression = 'fp8'"),
+        ({"learn": {"strategy": "ring"}}, "learn.strategy = 'ring'"),
+        ({"learn": {"fraction_fit": 0.0}}, "learn.fraction_fit = 0.0: must be > 0"),
+        ({"devices": {"glasses": {"idle_w": -1.0}}}, "devices.glasses.idle_w = -1"),
+        ({"devices": {"gpuu": {}}}, "unknown key devices.gpuu"),
+        ({"fleet": {"mix": {"robot": 1.0}}}, "fleet.mix.robot: unknown device class"),
+        ({"hazards": {"share": 1.5}}, "hazards.share = 1.5: must be <= 1.0"),
+    ],
+)
+def test_bad_learning_and_device_keys_are_one_line_errors(override, needle) -> None:
+    with pytest.raises(ScenarioError) as info:
+        from_dict(override)
+    assert needle in str(info.value)
+
+
+def test_a_shard_size_larger_than_the_data_is_a_scenario_error() -> None:
+    scenario = learning("gossip", count=10, shard_size=500)
+    with pytest.raises(ScenarioError, match="shard_size 500 x 10 agents needs 5000 samples"):
+        Fleet(scenario)
+
+
+def test_edge_guardian_reports_awareness_latency_percentiles() -> None:
+    data = load("edge-guardian").to_dict()
+    data["run"]["duration"] = 240.0
+    summary = run_scenario(from_dict(data))
+    latency = summary["results"]["awareness_latency"]
+    assert set(latency) == {"p50", "p90", "p99"}
+    assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"]
+    assert summary["results"]["hazards"] > 0
+    assert summary["results"]["messages_per_taxi"] > 0
+
+
+def test_swarm_run_prints_learning_results(capsys) -> None:
+    assert main(["run", "cloud-titan", "--set", "run.rounds=3"]) == 0
+    out = capsys.readouterr().out
+    assert "results.baseline_accuracy" in out
+    assert "results.allreduce.bytes_per_node_per_iteration" in out
+    assert "allreduce on digits" in out
+
+
+def test_devices_spend_energy_and_a_flat_battery_stops_a_learner() -> None:
+    healthy = run_scenario(learning("gossip", count=6, rounds=5))["results"]
+    assert healthy["depleted"] == 0
+    assert healthy["energy_j"]["compute"] > 0 and healthy["energy_j"]["tx"] > 0
+    assert healthy["compute_s_per_agent"] > 0
+    data = learning("gossip", count=6, rounds=5).to_dict()
+    data["fleet"]["mix"] = {"glasses": 1.0}
+    data["devices"] = {"glasses": {"battery_wh": 1e-4}}  # 0.36 J: gone within a round
+    drained = run_scenario(from_dict(data))["results"]
+    assert drained["depleted"] == 6
+    assert drained["updates_sent"] < healthy["updates_sent"]
+
+
+def test_slow_devices_take_simulated_time_to_train_and_send() -> None:
+    fast = learning("allreduce", count=4, rounds=3).to_dict()
+    slow = json.loads(json.dumps(fast))
+    # An epoch of digits is about 1.3 MFLOP per agent: 130 s on a 10 kFLOP/s chip, longer
+    # than the 100 s round, so the ring cannot finish every round.
+    slow["devices"] = {"gpu": {"flops": 1e4}}
+    slow["gossip"] = {"period": 100.0}
+    results = run_scenario(from_dict(slow))["results"]
+    assert results["compute_s_per_agent"] > 2 * 100
+    assert results["allreduce"]["iterations"] < 3
