@@ -170,3 +170,29 @@ def test_slow_devices_take_simulated_time_to_train_and_send() -> None:
     results = run_scenario(from_dict(slow))["results"]
     assert results["compute_s_per_agent"] > 2 * 100
     assert results["allreduce"]["iterations"] < 3
+
+
+def test_tiny_pioneer_reports_how_readings_degrade_over_hops_and_time() -> None:
+    data = load("tiny-pioneer").to_dict()
+    data["run"]["rounds"] = 120
+    results = run_scenario(from_dict(data))["results"]
+    assert 0 < results["delivery_ratio"] <= 1
+    assert results["age_of_information"]["p50"] <= results["age_of_information"]["p90"]
+    errors = [e for e in results["error_by_hops"] if e is not None]
+    assert errors[0] < max(errors[1:])  # relayed readings are staler than one's own
+    assert results["drift_bits"] >= 0
+    assert results["energy_j"]["total"] > 0
+
+
+def test_a_learning_fleet_runs_in_two_shards_over_mosquitto(mosquitto) -> None:
+    from swarm.shards import run_sharded
+
+    data = learning("allreduce", count=6, rounds=10).to_dict()
+    data["gossip"] = {"period": 0.3}
+    data["broker"] = {"connections": "shared"}
+    summary = run_sharded(from_dict(data), mosquitto.url, 2)
+    assert summary["shards"]["dead"] == []
+    results = summary["results"]
+    assert results["allreduce"]["iterations"] >= 3
+    assert results["accuracy"] > 0.8
+    assert results["updates_rejected"] == 0

@@ -238,6 +238,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
             "gossip": s.gossip.protocol,
             "learn": f"learn ({s.learn.strategy})",
             "hazards": "hazards",
+            "mesh": "mesh",
         }[s.fleet.workload]
         table.add_row(name, str(s.fleet.count), does, s.run.description)
     Console().print(table)
@@ -288,6 +289,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             status = f"informed {row['informed_fraction']:.1%}"
         elif "accuracy" in row:
             status = f"accuracy {row['accuracy']:.1%}"
+        elif row.get("coverage") is not None:
+            status = f"coverage {row['coverage']:.1%}"
         elif row.get("aware_fraction") is not None:
             status = f"aware {row['aware_fraction']:.1%}"
         elif "variance" in row:
@@ -451,6 +454,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         "gossip": ("protocol", scenario["gossip"]["protocol"]),
         "learn": ("strategy", f"{scenario['learn']['strategy']} on {scenario['learn']['dataset']}"),
         "hazards": ("workload", "hazards"),
+        "mesh": ("workload", "mesh sensing"),
     }[workload]
     rows = [
         ("agents", summary["agents"]),

@@ -242,6 +242,18 @@ class Fleet:
                 self.scenario, self.topology, self.local, self.placement.kinds
             )
             return dict(self.work.cores)
+        if self.scenario.fleet.workload == "mesh":
+            from swarm.mesh_workload import Mesh
+
+            rounds = self.world.rounds
+            self.work = Mesh.build(
+                self.scenario,
+                self.topology,
+                self.local,
+                now=lambda: asyncio.get_running_loop().time() - rounds.start,
+                placement=self.placement,
+            )
+            return dict(self.work.cores)
         if self.scenario.fleet.workload == "hazards":
             from swarm.hazard_workload import Hazards
 

@@ -72,6 +72,10 @@ def merge_rows(parts: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
         from swarm.learn.workload import merge_sample
 
         return row | merge_sample(list(parts), n), False
+    if "mesh_n" in first:
+        from swarm import mesh_workload
+
+        return row | mesh_workload.merge_sample(list(parts), n), False
     if "aware_sum" in first:
         from swarm import hazard_workload
 
@@ -131,6 +135,10 @@ def results(
         from swarm.learn import workload
 
         return workload.results(scenario, list(parts), rows[-1]["round"] if rows else 0)
+    if scenario.fleet.workload == "mesh":
+        from swarm import mesh_workload
+
+        return mesh_workload.results(scenario, list(parts), rows[-1]["round"] if rows else 0)
     if scenario.fleet.workload == "hazards":
         from swarm import hazard_workload
 

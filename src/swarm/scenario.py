@@ -35,7 +35,7 @@ __all__ = [
     "parse_override",
 ]
 
-WORKLOADS = ("gossip", "learn", "hazards")
+WORKLOADS = ("gossip", "learn", "hazards", "mesh")
 STRATEGIES = ("gossip", "fedavg", "allreduce")
 PROTOCOLS = (*dissemination.PROTOCOLS, *aggregation.PROTOCOLS)
 
@@ -76,7 +76,8 @@ class FleetSection:
     workload: str = _rule(
         "gossip",
         "what agents do: gossip (spread a rumor or average), learn (train a model "
-        "together), hazards (taxis sensing a city)",
+        "together), hazards (taxis sensing a city), mesh (low-power devices relaying "
+        "readings)",
         choices=WORKLOADS,
     )
 

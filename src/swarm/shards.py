@@ -31,7 +31,8 @@ from swarm.scenario import Scenario, loads
 __all__ = ["run_sharded", "run_worker"]
 
 CONTROL = wire.register_kind("control")
-START_DELAY = 2.0  # seconds between publishing the start time and round 0
+START_DELAY = 4.0  # seconds between publishing the start time and round 0 (workers load
+# scikit-learn and their data in that time)
 
 
 def _envelope(kind: str, src: str, body: Any) -> bytes:

@@ -25,7 +25,7 @@ from hypothesis.extra import numpy as hnp
 from swarm import laws, wire
 from swarm.gossip.core import ProtocolViolation
 from swarm.gossip.topology import build_topology
-from swarm.learn import datasets
+from swarm.learn import datasets, strategies
 from swarm.learn.compression import MODES, decompress, expected_factor
 from swarm.learn.learner import LocalLearner
 from swarm.learn.strategies import (
@@ -166,10 +166,12 @@ def test_allreduce_shuffled_delivery_gives_the_in_order_result(n: int) -> None:
 
 
 @pytest.mark.parametrize("n", [3, 5])
-def test_allreduce_survives_messages_held_across_ticks(n: int) -> None:
+def test_allreduce_survives_messages_held_across_ticks(n: int, monkeypatch) -> None:
     """Messages held back past the next tick (a slow link): agents that finished start
     the next iteration, their chunks wait in the successor's buffer, and after three
-    iterations everyone holds what in-order delivery gives."""
+    iterations everyone holds what in-order delivery gives (with patience enough never
+    to give an iteration up)."""
+    monkeypatch.setattr(strategies, "STALL_LIMIT", 10**6)
     iterations = 3
     in_order = Driver(ring_cores(n))
     for r in range(iterations):
@@ -732,3 +734,22 @@ def test_nearly_valid_bodies_raise_only_protocol_violations(
     role: str, kind: str, src: int, body: Any
 ) -> None:
     fuzz_once(role, kind, src, body)
+
+
+def test_allreduce_gives_up_an_iteration_that_lost_a_chunk_and_goes_on() -> None:
+    """A lost chunk stalls the ring; after STALL_LIMIT ticks every agent gives the
+    iteration up (keeping its model) and the next iterations complete again."""
+    n = 4
+    driver = Driver(ring_cores(n))
+    driver.tick(0)
+    driver.pending.pop(0)  # lost on the wire
+    driver.deliver(0)
+    assert not all(c.done for c in driver.cores)
+    for r in range(1, 12):
+        driver.round(r)
+    cores = driver.cores
+    assert all(c.abandoned >= 1 for c in cores if c.iterations_done < 11)
+    assert all(c.iterations_done >= 5 for c in cores)
+    assert np.isfinite(params(cores)).all()
+    last = params(cores)
+    assert np.array_equal(last, np.repeat(last[:1], n, axis=0))  # in step again

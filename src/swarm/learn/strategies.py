@@ -31,6 +31,7 @@ from swarm.learn.learner import LocalLearner
 
 __all__ = ["STRATEGIES", "AllReduceCore", "FedAvgCore", "GossipLearningCore", "LearningCore"]
 
+STALL_LIMIT = 3  # ticks an all-reduce iteration may wait before it is given up
 MAX_SAMPLES = 10**9  # a peer claiming more samples than this is lying
 # The largest magnitude an update may hold: what float32 carries. An int8 payload's float64
 # zero point and scale could otherwise deliver finite values near 1e308, whose sums and
@@ -312,6 +313,8 @@ class AllReduceCore(LearningCore):
         self.iterations_done = 0
         self.completed_bytes = 0  # update_bytes when the last iteration finished
         self.stalled_ticks = 0
+        self._stalled = 0  # ticks the current iteration has waited
+        self.abandoned = 0  # iterations given up after STALL_LIMIT ticks
 
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
         self.idle_round()
@@ -319,7 +322,15 @@ class AllReduceCore(LearningCore):
             return []  # a ring with a dead member stalls: all-reduce has no fault tolerance
         if not self.done:
             self.stalled_ticks += 1  # the ring has not finished the last iteration
-            return []
+            self._stalled += 1
+            if self._stalled < STALL_LIMIT:
+                return []
+            # A chunk was lost (a peer started late, a message dropped, a bad payload):
+            # give this iteration up so the ring does not wait forever; the others do
+            # the same within STALL_LIMIT ticks and meet again in the next iteration.
+            self.abandoned += 1
+            self._finish(apply=False)
+        self._stalled = 0
         self.iteration += 1
         self.done = False
         self._before = self.learner.get_params()

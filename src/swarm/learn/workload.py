@@ -114,6 +114,9 @@ class Learning:
         part["iterations"] = [
             c.iterations_done for c in self.cores.values() if isinstance(c, AllReduceCore)
         ]
+        part["abandoned"] = sum(
+            c.abandoned for c in self.cores.values() if isinstance(c, AllReduceCore)
+        )
         part["aggregations"] = sum(
             c.rounds_applied for c in self.cores.values() if isinstance(c, FedAvgCore)
         )
@@ -172,6 +175,7 @@ def results(scenario: Scenario, parts: list[dict[str, Any]], rounds: int) -> dic
         per_node = [b for p in parts for b in p["bytes_by_agent"]]
         out["allreduce"] = {
             "iterations": done,
+            "abandoned": sum(p["abandoned"] for p in parts),
             "model_bytes": 4 * padded,
             "bytes_per_node_per_iteration": [min(per_node), max(per_node)] if per_node else None,
             "predicted_bytes_per_node_per_iteration": laws.ring_allreduce_bytes_per_node(
