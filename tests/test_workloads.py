@@ -196,3 +196,13 @@ def test_a_learning_fleet_runs_in_two_shards_over_mosquitto(mosquitto) -> None:
     assert results["allreduce"]["iterations"] >= 3
     assert results["accuracy"] > 0.8
     assert results["updates_rejected"] == 0
+
+
+@pytest.mark.parametrize("name", ["cloud-titan", "mobile-nomad", "edge-guardian", "tiny-pioneer"])
+def test_each_workload_is_byte_identical_for_one_seed(name: str, tmp_path) -> None:
+    data = load(name).to_dict()
+    data["run"]["rounds"], data["run"]["duration"] = 12, 0.0
+    for copy in ("a", "b"):
+        run_scenario(from_dict(data), out_dir=tmp_path / copy)
+    first = (tmp_path / "a" / "metrics.jsonl").read_bytes()
+    assert first and first == (tmp_path / "b" / "metrics.jsonl").read_bytes()
