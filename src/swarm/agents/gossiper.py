@@ -21,12 +21,13 @@ __all__ = ["GossipAgent"]
 
 
 class GossipAgent(Agent):
-    __slots__ = ("core", "round")
+    __slots__ = ("_timed", "core", "round")
 
     def __init__(self, world: World, index: int, link: Link, core: Core, **placement: Any):
         super().__init__(world, index, link, **placement)
         self.core = core
         self.round = 0
+        self._timed = hasattr(core, "pending_delay")  # cores whose work takes simulated time
 
     def setup(self) -> None:
         super().setup()
@@ -44,11 +45,14 @@ class GossipAgent(Agent):
             self.crash(f"{type(exc).__name__} in round {round}: {exc}")
             return
         if sends:
-            self._dispatch(sends)
+            if self._timed:
+                self._dispatch(sends)
+            else:
+                self.send_all(sends)
 
     def _dispatch(self, sends: list[Any]) -> None:
         """Send now, or once the core's pending compute time has passed (simulated)."""
-        delay = getattr(self.core, "pending_delay", 0.0)
+        delay = self.core.pending_delay
         if delay > 0:
             self.core.pending_delay = 0.0
             loop = asyncio.get_running_loop()
@@ -71,7 +75,7 @@ class GossipAgent(Agent):
         if src is None:
             world.counters.dropped_malformed += 1
             return
-        if self.spoofed(topic, envelope.src):
+        if world.client_prefix is not None and self.spoofed(topic, envelope.src):
             return
         try:
             sends = self.core.on_message(self.round, src, envelope.kind, envelope.body, self.rng)
@@ -82,4 +86,7 @@ class GossipAgent(Agent):
             self.crash(f"{type(exc).__name__} in {envelope.kind!r} handler: {exc}")
             return
         if sends:
-            self._dispatch(sends)
+            if self._timed:
+                self._dispatch(sends)
+            else:
+                self.send_all(sends)
