@@ -9,9 +9,10 @@ dashboard or `mosquitto_sub` can read the very same stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,7 +30,14 @@ from swarm.rounds import RoundScheduler
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 
-__all__ = ["Fleet", "Placement", "place_agents", "run_scenario"]
+__all__ = [
+    "Fleet",
+    "Placement",
+    "place_agents",
+    "run_outputs",
+    "run_scenario",
+    "write_summary",
+]
 
 METRICS = wire.register_kind("metrics")
 EVENT = wire.register_kind("event")
@@ -232,37 +240,30 @@ class Fleet:
             model.partition([[index[r] for r in group] for group in net.partitions])
         return model
 
+    def _build_workload(self) -> Any:
+        """The learning, hazards or mesh workload; its modules load only when used."""
+        s, rounds = self.scenario, self.world.rounds
+
+        def now() -> float:  # simulated seconds since round 0
+            return asyncio.get_running_loop().time() - rounds.start
+
+        if s.fleet.workload == "learn":
+            from swarm.learn.workload import Learning
+
+            return Learning.build(s, self.topology, self.local, self.placement.kinds)
+        if s.fleet.workload == "mesh":
+            from swarm.mesh_workload import Mesh
+
+            return Mesh.build(s, self.topology, self.local, now=now, placement=self.placement)
+        from swarm.hazard_workload import Hazards
+
+        return Hazards.build(s, self.local, now=now)
+
     def _build_cores(self) -> dict[int, Any]:
         g = self.scenario.gossip
         n = self.scenario.fleet.count
-        if self.scenario.fleet.workload == "learn":
-            from swarm.learn.workload import Learning  # scikit-learn only when learning
-
-            self.work = Learning.build(
-                self.scenario, self.topology, self.local, self.placement.kinds
-            )
-            return dict(self.work.cores)
-        if self.scenario.fleet.workload == "mesh":
-            from swarm.mesh_workload import Mesh
-
-            rounds = self.world.rounds
-            self.work = Mesh.build(
-                self.scenario,
-                self.topology,
-                self.local,
-                now=lambda: asyncio.get_running_loop().time() - rounds.start,
-                placement=self.placement,
-            )
-            return dict(self.work.cores)
-        if self.scenario.fleet.workload == "hazards":
-            from swarm.hazard_workload import Hazards
-
-            rounds = self.world.rounds
-            self.work = Hazards.build(
-                self.scenario,
-                self.local,
-                now=lambda: asyncio.get_running_loop().time() - rounds.start,
-            )
+        if self.scenario.fleet.workload != "gossip":
+            self.work = self._build_workload()
             return dict(self.work.cores)
         if self.scenario.aggregating:
             rng = generator(self.scenario.run.seed, Stream.VALUES)
@@ -486,13 +487,7 @@ def run_scenario(
     """
     from swarm import clock
 
-    sink: TextIO | None = None
-    events: TextIO | None = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        sink = (out_dir / "metrics.jsonl").open("w", encoding="utf-8")
-        events = (out_dir / "events.jsonl").open("w", encoding="utf-8")
-    try:
+    with run_outputs(out_dir) as (sink, events):
         fleet = Fleet(
             scenario,
             metrics_sink=sink,
@@ -501,12 +496,26 @@ def run_scenario(
             broker_url=broker_url,
         )
         summary = clock.run(fleet.run(), virtual=broker_url is None)
-    finally:
-        for handle in (sink, events):
-            if handle is not None:
-                handle.close()
+    write_summary(out_dir, summary)
+    return summary
+
+
+@contextlib.contextmanager
+def run_outputs(out_dir: Path | None) -> Iterator[tuple[TextIO | None, TextIO | None]]:
+    """metrics.jsonl and events.jsonl in `out_dir` (None, None without one); always closed."""
+    if out_dir is None:
+        yield None, None
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        (out_dir / "metrics.jsonl").open("w", encoding="utf-8") as metrics,
+        (out_dir / "events.jsonl").open("w", encoding="utf-8") as events,
+    ):
+        yield metrics, events
+
+
+def write_summary(out_dir: Path | None, summary: dict[str, Any]) -> None:
     if out_dir is not None:
         (out_dir / "summary.json").write_text(
             json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
-    return summary

@@ -24,7 +24,15 @@ from typing import Any, TextIO
 
 from swarm import __version__, observe, topics, wire
 from swarm.broker.mqtt import BrokerUrl, MqttLink
-from swarm.fleet import EVENT, METRICS, Fleet, RoundCallback, place_agents
+from swarm.fleet import (
+    EVENT,
+    METRICS,
+    Fleet,
+    RoundCallback,
+    place_agents,
+    run_outputs,
+    write_summary,
+)
 from swarm.metrics import MessageCounters
 from swarm.scenario import Scenario, loads
 
@@ -307,22 +315,11 @@ def run_sharded(
     to the coordinator's: the fleet is one as long as the brokers forward `swarm/#`.
     """
     started = time.perf_counter()
-    sink: TextIO | None = None
-    events_sink: TextIO | None = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        sink = (out_dir / "metrics.jsonl").open("w", encoding="utf-8")
-        events_sink = (out_dir / "events.jsonl").open("w", encoding="utf-8")
-    merge = _Merge(scenario, shards, sink, on_round, events_sink=events_sink)
-    try:
+    with run_outputs(out_dir) as (sink, events_sink):
+        merge = _Merge(scenario, shards, sink, on_round, events_sink=events_sink)
         asyncio.run(_coordinate(scenario, url, shards, merge, timeout, worker_urls or [url]))
-    finally:
-        for file in (sink, events_sink):
-            if file is not None:
-                file.close()
     summary = _summary(scenario, url, merge, time.perf_counter() - started)
-    if out_dir is not None:
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_summary(out_dir, summary)
     return summary
 
 
