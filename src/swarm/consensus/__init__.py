@@ -1,0 +1,1 @@
+"""Robust aggregation and ensemble voting: pure functions over numpy arrays."""

@@ -1,0 +1,1 @@
+"""Hypothesis strategies that users reuse in property tests of their own protocols."""
