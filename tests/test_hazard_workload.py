@@ -182,7 +182,7 @@ MALFORMED = {
     "x outside": lambda good: good | {"x": -1.0},
     "y outside": lambda good: good | {"y": 1e9},
     "string x": lambda good: good | {"x": "120"},
-    "tag below -1": lambda good: good | {"tag": -2},
+    "tag below -2": lambda good: good | {"tag": -3},
     "float tag": lambda good: good | {"tag": 1.5},
     "no tag": lambda good: good | {"tag": None},
     "ttl too large": lambda good: good | {"ttl": DEFAULT_TTL + 1},

@@ -299,6 +299,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             status = ""
         progress.update(task, completed=row["round"], status=status)
 
+    if show_progress and scenario.sybil.count and scenario.sybil.compare_clean:
+        stderr.print(
+            "[dim]then the same run without Sybils, for comparison "
+            "(--set sybil.compare_clean=false skips it)[/dim]"
+        )
     try:
         with progress:
             if args.shards > 1:
@@ -442,6 +447,13 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    """One row per figure: nested tables become dotted names."""
+    if not isinstance(value, dict):
+        return [(prefix, value)]
+    return [row for key, item in value.items() for row in _flatten(f"{prefix}.{key}", item)]
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     console = Console()
     table = Table(title=f"run {summary['scenario']['run']['name']!r}", title_justify="left")
@@ -467,11 +479,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         ("speed-up", speedup),
     ]
     rows += [(f"messages.{k}", v) for k, v in summary["messages"].items()]
-    for key, value in summary["results"].items():
-        if isinstance(value, dict):  # one level of nesting, one row per figure
-            rows += [(f"results.{key}.{k}", v) for k, v in value.items()]
-        else:
-            rows.append((f"results.{key}", value))
+    rows += _flatten("results", summary["results"])
     if summary["crashes"]:
         rows.append(("crashed agents", len(summary["crashes"])))
     for name, value in rows:

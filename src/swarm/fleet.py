@@ -22,6 +22,8 @@ import numpy as np
 from swarm import __version__, observe, topics, wire
 from swarm.agents.base import World
 from swarm.agents.gossiper import GossipAgent
+from swarm.agents.sybil import EclipseCore, FloodCore, Roster, eclipse, gossip_junk, sybil_ids
+from swarm.attack import attack_partial, compare_clean
 from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
 from swarm.gossip import aggregation, dissemination
@@ -57,7 +59,41 @@ class Placement:
 
 
 def place_agents(scenario: Scenario) -> Placement:
-    """Classes by share (largest remainder), regions round-robin, positions around centres."""
+    """Classes by share (largest remainder), regions round-robin, positions around centres.
+
+    Sybils (`sybil.count`) come after the honest agents, with kind "sybil": round-robin
+    over the regions, or in the victim's region for an eclipse. Their positions come
+    from the attacker's own stream, so adding Sybils moves no honest agent.
+    """
+    honest = _place_honest(scenario)
+    count = scenario.sybil.count
+    if count == 0:
+        return honest
+    fleet = scenario.fleet
+    n_regions = len(fleet.regions)
+    if scenario.sybil.behaviour == "eclipse":
+        regions = np.full(count, honest.regions[scenario.sybil.victim])
+    else:
+        regions = np.arange(count) % n_regions
+    rng = generator(scenario.run.seed, Stream.SYBIL, 0)
+    centres = _centres(scenario)
+    positions = centres[regions] + rng.normal(0.0, fleet.region_radius_km, size=(count, 2))
+    return Placement(
+        [*honest.kinds, *(["sybil"] * count)],
+        np.concatenate([honest.regions, regions]),
+        np.concatenate([honest.positions, positions]),
+    )
+
+
+def _centres(scenario: Scenario) -> np.ndarray:
+    fleet = scenario.fleet
+    n_regions = len(fleet.regions)
+    angles = 2 * np.pi * np.arange(n_regions) / n_regions
+    radius = fleet.area_km / 2 if n_regions > 1 else 0.0
+    return np.stack([radius * np.cos(angles), radius * np.sin(angles)], axis=1)
+
+
+def _place_honest(scenario: Scenario) -> Placement:
     fleet = scenario.fleet
     n = fleet.count
     shares = np.array(list(fleet.mix.values()), dtype=float)
@@ -66,11 +102,8 @@ def place_agents(scenario: Scenario) -> Placement:
     for i in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
         counts[i] += 1
     kinds = [name for name, c in zip(fleet.mix, counts, strict=True) for _ in range(c)]
-    n_regions = len(fleet.regions)
-    regions = np.arange(n) % n_regions
-    angles = 2 * np.pi * np.arange(n_regions) / n_regions
-    radius = fleet.area_km / 2 if n_regions > 1 else 0.0
-    centres = np.stack([radius * np.cos(angles), radius * np.sin(angles)], axis=1)
+    regions = np.arange(n) % len(fleet.regions)
+    centres = _centres(scenario)
     rng = generator(scenario.run.seed, Stream.PLACEMENT)
     positions = centres[regions] + rng.normal(0.0, fleet.region_radius_km, size=(n, 2))
     return Placement(kinds, regions, positions)
@@ -134,12 +167,14 @@ class Fleet:
         self.broker_url = broker_url
         self.on_round = on_round
         self.recorder = _Recorder(metrics_sink, events_sink)
+        self.roster = Roster.of(scenario)
         self.placement = place_agents(scenario)
         self.topology = self._build_topology()
-        n = scenario.fleet.count
-        # The agents this process runs: every `shards`-th one, from `shard` on.
-        self.local = range(self.shard, n, self.shards)
-        ids = _agent_ids(n)
+        total = self.roster.total
+        # The agents this process runs: every `shards`-th one, from `shard` on; the
+        # Sybils (indices fleet.count..) are shared out the same way.
+        self.local = range(self.shard, total, self.shards)
+        ids = _agent_ids(scenario.fleet.count) + sybil_ids(self.roster.count)
         run_id = scenario.run.name
         self.world = World(
             run_id=run_id,
@@ -177,7 +212,8 @@ class Fleet:
             # Wall-clock rounds wait while the last round's traffic is still queued here.
             self.world.rounds.hold = lambda: self.broker.backlog > HOLD_BACKLOG
         self.work: Any = None  # a workload beyond gossip: learning or hazards
-        self.cores = self._build_cores()
+        self.sybil_cores: dict[int, Any] = {}
+        self.cores = self._build_cores()  # the honest agents' cores
         self.rumor_id, self.origin = self._inject()
         self.agents: list[GossipAgent] = []
         self.wall_time = 0.0
@@ -206,7 +242,7 @@ class Fleet:
         try:
             topology = build_topology(
                 s.network.topology,
-                s.fleet.count,
+                self.roster.total,
                 generator(s.run.seed, Stream.TOPOLOGY),
                 degree=s.network.degree,
                 rewire=s.network.rewire,
@@ -215,6 +251,8 @@ class Fleet:
             )
         except TopologyError as exc:
             raise ScenarioError(f"network.topology = {s.network.topology!r}: {exc}") from None
+        if s.sybil.count and s.sybil.behaviour == "eclipse":
+            topology = eclipse(topology, s.sybil.victim, self.roster.sybils)
         if s.gossip.fanout > topology.min_degree:
             raise ScenarioError(
                 f"gossip.fanout = {s.gossip.fanout}: larger than the {topology.min_degree} "
@@ -250,21 +288,23 @@ class Fleet:
         if s.fleet.workload == "learn":
             from swarm.learn.workload import Learning
 
-            return Learning.build(s, self.topology, self.local, self.placement.kinds)
+            return Learning.build(s, self.topology, self.local, self.placement.kinds, self.roster)
         if s.fleet.workload == "mesh":
             from swarm.mesh_workload import Mesh
 
             return Mesh.build(s, self.topology, self.local, now=now, placement=self.placement)
         from swarm.hazard_workload import Hazards
 
-        return Hazards.build(s, self.local, now=now)
+        return Hazards.build(s, self.local, now=now, roster=self.roster)
 
     def _build_cores(self) -> dict[int, Any]:
         g = self.scenario.gossip
         n = self.scenario.fleet.count
         if self.scenario.fleet.workload != "gossip":
             self.work = self._build_workload()
+            self.sybil_cores = dict(getattr(self.work, "sybils", {}))
             return dict(self.work.cores)
+        self.sybil_cores = self._gossip_sybils()
         if self.scenario.aggregating:
             rng = generator(self.scenario.run.seed, Stream.VALUES)
             values = {
@@ -273,7 +313,11 @@ class Fleet:
                 "index": lambda: np.arange(n, dtype=float),
             }[g.values]()
             cls = aggregation.PROTOCOLS[g.protocol]
-            return {i: cls(i, self.topology, float(values[i]), fanout=g.fanout) for i in self.local}
+            return {
+                i: cls(i, self.topology, float(values[i]), fanout=g.fanout)
+                for i in self.local
+                if i < n
+            }
         cls = dissemination.PROTOCOLS[g.protocol]
         extra: dict[str, Any] = {}
         if cls is dissemination.RumorMongering:
@@ -281,7 +325,18 @@ class Fleet:
         return {
             i: cls(i, self.topology, fanout=g.fanout, ttl=g.ttl, memory=g.memory, **extra)
             for i in self.local
+            if i < n
         }
+
+    def _gossip_sybils(self) -> dict[int, Any]:
+        """Flooding or eclipsing Sybils of the plain gossip workload."""
+        roster, s = self.roster, self.scenario
+        mine = [i for i in self.local if roster.is_sybil(i)]
+        period = s.gossip.period
+        if s.sybil.behaviour == "flood":
+            junk = gossip_junk(s)
+            return {i: FloodCore(i, roster, period, s.sybil.flood_rate, junk) for i in mine}
+        return {i: EclipseCore(i, roster, period) for i in mine}
 
     def _inject(self) -> tuple[int, int]:
         if self.scenario.aggregating or self.work is not None:
@@ -319,7 +374,7 @@ class Fleet:
         uplinks: dict[str, float] = {}
         if self.scenario.network.device_links:
             uplinks = {k: p.uplink_bps for k, p in self.scenario.profiles().items()}
-        for i, core in self.cores.items():
+        for i, core in sorted({**self.cores, **self.sybil_cores}.items()):
             x, y = float(placement.positions[i, 0]), float(placement.positions[i, 1])
             region = int(placement.regions[i])
             endpoint = Endpoint(x, y, region, uplink_bps=uplinks.get(placement.kinds[i], 0.0))
@@ -411,7 +466,7 @@ class Fleet:
             aggregating=self.scenario.aggregating,
             rumor_id=self.rumor_id,
             counters=self.world.counters,
-            alive=sum(a.alive for a in self.agents),
+            alive=sum(a.alive for a in self.agents if a.index < self.roster.honest),
             in_flight=self.broker.in_flight,
             workload=self.work,
         )
@@ -457,13 +512,16 @@ class Fleet:
         }
 
     def partial_results(self) -> dict[str, Any]:
-        return observe.partial_results(
+        part = observe.partial_results(
             self.cores.items(),
             aggregating=self.scenario.aggregating,
             rumor_id=self.rumor_id,
             origin=self.origin,
             workload=self.work,
         )
+        if self.roster.count:
+            part["attack"] = attack_partial(self)
+        return part
 
     def _results(self) -> dict[str, Any]:
         out = observe.results(self.scenario, [self.partial_results()], self.recorder.rows)
@@ -496,6 +554,7 @@ def run_scenario(
             broker_url=broker_url,
         )
         summary = clock.run(fleet.run(), virtual=broker_url is None)
+    compare_clean(summary, scenario)
     write_summary(out_dir, summary)
     return summary
 

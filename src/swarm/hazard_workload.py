@@ -11,10 +11,17 @@ cores (their decisions and messages) are local. A hazard's audience is the taxis
 of the audience knew it. Each shard records when its own audience members learned, and
 `results` merges the shards' records exactly.
 
-A "hazard" report carries the hazard id as `tag` (-1 for a spurious reading). The tag is
-ground truth used only to measure awareness; no taxi ever reads it to decide anything.
-Taxis recognise a report they already know by its location: a real reading is located
-at its hazard, so every report of one hazard names the same spot.
+A "hazard" report carries the hazard id as `tag` (-1 for a spurious reading, -2 for one
+an attacker made up). The tag is ground truth used only to measure awareness; no taxi
+ever reads it to decide anything. Taxis recognise a report they already know by its
+location: a real reading is located at its hazard, so every report of one hazard names
+the same spot.
+
+A report is a vote about its location: yes when the taxi's judge takes the embedding
+for a real hazard, no otherwise. `hazards.voting` says when a taxi believes its peers
+(`swarm.consensus.tally`): at the first yes (`any`), or once `quorum` distinct taxis
+reported it (`quorum`), and more of them yes than no (`majority`). Its own eyes it
+always believes. Voting is the fleet's defense against Sybils that make hazards up.
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ from typing import Any
 import numpy as np
 
 from swarm import wire
+from swarm.agents.sybil import Roster, SybilCore
 from swarm.city import City, CityConfig, Observation, Taxis, sense
+from swarm.consensus.tally import VoteTally
 from swarm.gossip.core import ProtocolViolation, Send
-from swarm.hazards import AwarenessTracker, HazardModel, check_embedding
+from swarm.hazards import AwarenessTracker, HazardModel, check_embedding, compound_judges
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 
@@ -77,6 +86,7 @@ _COUNTERS = (
     "readings",
     "false_alarms",
     "false_alarms_heard",
+    "fake_alarms_heard",
     "missed_decisions",
     "budget_violations",
     "rejected",
@@ -108,6 +118,8 @@ class _Context:
     recipients: int
     ttl: int
     budget_s: float
+    voting: str = "any"
+    quorum: int = 1
 
 
 def _int(value: Any) -> bool:
@@ -126,10 +138,12 @@ class TaxiCore:
         self._ctx = ctx
         self._pending: list[Observation] = []
         self._known: dict[tuple[float, float], None] = {}  # insertion-ordered set
+        self._tally = VoteTally(ctx.voting, ctx.quorum, MEMORY)
         self.decisions = 0  # classifications: own readings and peers' reports
         self.readings = 0  # own readings classified
         self.false_alarms = 0  # own spurious readings judged real
         self.false_alarms_heard = 0  # peers' spurious reports accepted as new
+        self.fake_alarms_heard = 0  # reports an attacker made up, accepted as new
         self.missed_decisions = 0  # own real readings judged spurious
         self.budget_violations = 0
         self.rejected = 0  # reports whose embedding failed validation
@@ -191,7 +205,7 @@ class TaxiCore:
             return []
         real = bool(self._ctx.model.scores(emb)[0] >= 0.5)
         self._timed(time.perf_counter() - start)
-        if not real:
+        if (x, y) in self._known or not self._tally.vote((x, y), src, real):
             return []
         return self._learn(round, x, y, emb, tag, ttl - 1, self._ctx.now(), src, rng)
 
@@ -204,8 +218,8 @@ class TaxiCore:
         size = self._ctx.size_m
         if not _coordinate(body["x"], size) or not _coordinate(body["y"], size):
             raise ProtocolViolation(f"hazard x and y must be numbers in [0, {size}]")
-        if not _int(body["tag"]) or body["tag"] < -1:
-            raise ProtocolViolation("hazard tag must be an int >= -1")
+        if not _int(body["tag"]) or body["tag"] < -2:
+            raise ProtocolViolation("hazard tag must be an int >= -2")
         if not _int(body["ttl"]) or not 0 <= body["ttl"] <= self._ctx.ttl:
             raise ProtocolViolation(f"hazard ttl must be an int in [0, {self._ctx.ttl}]")
         return float(body["x"]), float(body["y"]), body["embedding"], body["tag"], body["ttl"]
@@ -231,6 +245,8 @@ class TaxiCore:
         if tag < 0:
             if src >= 0:
                 self.false_alarms_heard += 1
+                if tag == -2:
+                    self.fake_alarms_heard += 1
         elif (rec := self._ctx.records.get(tag)) is None:
             self.untracked += 1
         elif self.index in rec.audience:
@@ -281,9 +297,17 @@ class Hazards:
     records: dict[int, _Record]
     _sense_rng: np.random.Generator
     _time: float = 0.0
+    sybils: dict[int, SybilCore] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, scenario: Scenario, local: range, now: Callable[[], float]) -> Hazards:
+    def build(
+        cls,
+        scenario: Scenario,
+        local: range,
+        now: Callable[[], float],
+        roster: Roster | None = None,
+    ) -> Hazards:
+        roster = roster if roster is not None else Roster.of(scenario)
         config = _config(scenario)
         h, seed, n = scenario.hazards, scenario.run.seed, scenario.fleet.count
         try:
@@ -304,10 +328,19 @@ class Hazards:
             recipients=scenario.gossip.fanout * RECIPIENTS_PER_FANOUT,
             ttl=scenario.gossip.ttl or DEFAULT_TTL,
             budget_s=h.budget_ms / 1000.0,
+            voting=h.voting,
+            quorum=h.quorum,
         )
-        cores = {i: TaxiCore(i, ctx) for i in local}
+        cores = {i: TaxiCore(i, ctx) for i in local if i < n}
         sense_rng = generator(seed, Stream.SENSING, 1)
-        return cls(scenario, local, city, taxis, model, cores, records, sense_rng)
+        work = cls(scenario, local, city, taxis, model, cores, records, sense_rng)
+        mine = [i for i in local if roster.is_sybil(i)]
+        if mine:
+            from swarm.hazard_attack import HazardAttacker, HazardSybil
+
+            attacker = HazardAttacker(scenario, config, city, taxis, model, roster, HAZARD)
+            work.sybils = {i: HazardSybil(i, attacker, ctx.ttl, ctx.recipients) for i in mine}
+        return work
 
     def step(self, round: int) -> None:
         """Advance the world to the start of `round` and queue the readings of local taxis."""
@@ -324,11 +357,15 @@ class Hazards:
             self.records[hazard.id].expired_at = hazard.expires_at
         dt = now - self._time
         self.taxis.move(dt)
-        for obs in sense(self.city, self.taxis, dt, self._sense_rng):
+        for obs in sense(self.city, self.taxis, dt, self._sense_rng):  # honest taxis only
             core = self.cores.get(obs.taxi)
             if core is not None:
                 core.observe(obs)
         self._time = now
+
+    def attack_partial(self) -> dict[str, Any]:
+        """Made-up reports the taxis of this process believed (see `swarm.attack`)."""
+        return {"fake_alarms_heard": sum(c.fake_alarms_heard for c in self.cores.values())}
 
     # -- metrics ---------------------------------------------------------------------------
     def _counters(self) -> dict[str, int]:
@@ -447,4 +484,8 @@ def results(scenario: Scenario, parts: list[dict[str, Any]], rounds: int) -> dic
         "messages": total["sent"],
         "messages_per_taxi": total["sent"] / n if n else 0.0,
         "messages_per_taxi_max": max((p["sent_max"] for p in parts), default=0),
+        "voting": h.voting,
+        "compound_judges": compound_judges(
+            _config(scenario), generator(scenario.run.seed, Stream.SENSING, 2)
+        ),
     }

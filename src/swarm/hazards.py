@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -21,7 +22,13 @@ from sklearn.preprocessing import StandardScaler
 
 from swarm.city import KINDS, CityConfig, Hazard, sample_features
 
-__all__ = ["AwarenessTracker", "HazardModel", "check_embedding", "labelled_readings"]
+__all__ = [
+    "AwarenessTracker",
+    "HazardModel",
+    "check_embedding",
+    "compound_judges",
+    "labelled_readings",
+]
 
 SPURIOUS = -1  # label of a spurious reading; real kinds are indices into KINDS
 REAL_FRACTION = 0.5  # share of real hazards in a training set
@@ -259,3 +266,37 @@ class AwarenessTracker:
             "missed_decisions": len(self.missed_decisions),
             **self.percentiles(),
         }
+
+
+JUDGES_TRAIN = 2000  # readings the compound judges learn from
+JUDGES_TEST = 2000  # and are scored on
+INDEPENDENT_TRIALS = 20_000  # simulated independent voters, for the law's own check
+
+
+def compound_judges(config: CityConfig, rng: np.random.Generator) -> dict[str, Any]:
+    """K different learners judge real-vs-spurious readings; measured beside the laws.
+
+    The members (logistic regression, a tree, k-NN, naive Bayes, a forest) learn from the
+    same readings, so their mistakes are correlated: the `measured` majority falls short of
+    the binomial law that `independent` voters of the same accuracy reach (simulated, to
+    show the law holds when its assumption does). Any-of, the detector's rule, catches
+    more real hazards than any member and raises more false alarms.
+    """
+    from swarm.consensus import voting
+    from swarm.consensus.ensemble import Ensemble, evaluate
+
+    features, labels = labelled_readings(config, rng, JUDGES_TRAIN + JUDGES_TEST)
+    real = (labels != SPURIOUS).astype(np.int64)
+    train, test = slice(0, JUDGES_TRAIN), slice(JUDGES_TRAIN, None)
+    ensemble = Ensemble.fit(features[train], real[train], seed=int(rng.integers(2**31)))
+    measured = evaluate(ensemble, features[test], real[test])
+    k, p = measured["k"], measured["mean_member_accuracy"]
+    votes = voting.simulate_votes(p, k, INDEPENDENT_TRIALS, rng)
+    independent = {
+        "majority": float(np.mean(voting.majority(votes) == 1)),
+        "majority_law": voting.majority_law(p, k),
+        "any_of": float(np.mean(voting.any_of(votes) == 1)),
+        "any_of_law": voting.any_of_law(p, k),
+        "trials": INDEPENDENT_TRIALS,
+    }
+    return {"measured": measured, "independent": independent}

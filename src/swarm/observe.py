@@ -130,6 +130,18 @@ def results(
     scenario: Scenario, parts: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
     """The summary's `results` from every process's partial results and the merged rows."""
+    out = _results(scenario, parts, rows)
+    if scenario.sybil.count:
+        from swarm.attack import attack_results
+
+        end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
+        out["attack"] = attack_results(scenario, [p["attack"] for p in parts], end)
+    return out
+
+
+def _results(
+    scenario: Scenario, parts: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
     n = scenario.fleet.count
     if scenario.fleet.workload == "learn":
         from swarm.learn import workload

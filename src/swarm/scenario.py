@@ -38,6 +38,29 @@ __all__ = [
 WORKLOADS = ("gossip", "learn", "hazards", "mesh")
 STRATEGIES = ("gossip", "fedavg", "allreduce")
 PROTOCOLS = (*dissemination.PROTOCOLS, *aggregation.PROTOCOLS)
+AGGREGATORS = ("mean", "median", "trimmed-mean", "krum", "multi-krum", "bulyan", "foolsgold")
+VOTING_RULES = ("any", "quorum", "majority")
+# What Sybils can do, and the workloads each behaviour applies to.
+BEHAVIOURS = (
+    "sign-flip",
+    "scale",
+    "shift",
+    "label-flip",
+    "fake-hazard",
+    "suppress",
+    "flood",
+    "eclipse",
+)
+BEHAVIOUR_WORKLOADS = {
+    "sign-flip": ("learn",),
+    "scale": ("learn",),
+    "shift": ("learn",),
+    "label-flip": ("learn",),
+    "fake-hazard": ("hazards",),
+    "suppress": ("hazards",),
+    "flood": ("gossip", "learn", "hazards"),
+    "eclipse": ("gossip", "learn"),
+}
 
 
 class ScenarioError(ValueError):
@@ -149,6 +172,22 @@ class LearnSection:
     local_epochs: int = _rule(1, "passes over the local shard per round", min=1, max=1000)
     batch_size: int = _rule(32, "minibatch size of local training", min=1)
     learning_rate: float = _rule(0.01, "SGD step size (eta0)", above=0.0)
+    aggregator: str = _rule(
+        "mean",
+        "fedavg: how the server combines updates: mean (FedAvg), or a robust rule "
+        "(median, trimmed-mean, krum, multi-krum, bulyan, foolsgold)",
+        choices=AGGREGATORS,
+    )
+    byzantine: int = _rule(
+        1, "fedavg: attackers per aggregation the robust rule assumes (f)", min=0
+    )
+    trim: float = _rule(0.2, "trimmed-mean: share cut from each end per coordinate", min=0.0)
+    clip_norm: float = _rule(
+        0.0, "fedavg: clip each update to this L2 norm first (0 = off)", min=0.0
+    )
+    reputation: bool = _rule(
+        False, "fedavg: ignore clients whose updates the rule kept rejecting (reputation)"
+    )
 
 
 @dataclass(frozen=True)
@@ -165,6 +204,13 @@ class HazardsSection:
     )
     share: float = _rule(0.9, "awareness: share of nearby taxis that must know", above=0.0, max=1.0)
     budget_ms: float = _rule(10.0, "safety-loop budget per decision", above=0.0)
+    voting: str = _rule(
+        "any",
+        "when a taxi believes a peer's report: any (the first), quorum (from `quorum` "
+        "distinct reporters), majority (quorum, and more yes than no votes)",
+        choices=VOTING_RULES,
+    )
+    quorum: int = _rule(2, "voting: distinct reporters needed (quorum and majority)", min=1)
 
 
 @dataclass(frozen=True)
@@ -174,6 +220,34 @@ class MeshSection:
     field_period: float = _rule(600.0, "seconds over which the sensed field changes", above=0.0)
     noise: float = _rule(0.05, "sensor noise, in units of the field's range", min=0.0)
     max_hops: int = _rule(8, "hops a reading may travel", min=1, max=255)
+
+
+@dataclass(frozen=True)
+class SybilSection:
+    count: int = _rule(0, "fake identities the attacker creates (its identity budget)", min=0)
+    behaviour: str = _rule("sign-flip", "what the Sybils do", choices=BEHAVIOURS)
+    start: float = _rule(0.0, "simulated second at which the attacker starts", min=0.0)
+    identity_cost: float = _rule(
+        0.0, "simulated seconds the attacker spends creating each identity", min=0.0
+    )
+    admission_rate: float = _rule(
+        0.0, "defense: identities the fleet admits per second (0 = no limit)", min=0.0
+    )
+    magnitude: float = _rule(
+        0.0,
+        "poisoning strength (0 = the behaviour's default: sign-flip 4, scale 10, shift 1.5)",
+        min=0.0,
+    )
+    source_class: int = _rule(0, "label-flip: the class whose labels the Sybils change", min=0)
+    target_class: int = _rule(1, "label-flip: the class they change it to", min=0)
+    interval: float = _rule(
+        20.0, "fake-hazard: simulated seconds between the attacker's fake hazards", above=0.0
+    )
+    flood_rate: int = _rule(20, "flood: messages per Sybil per round", min=1, max=10_000)
+    victim: int = _rule(0, "eclipse: index of the agent the Sybils surround", min=0)
+    compare_clean: bool = _rule(
+        True, "also run the scenario without Sybils and report both in the summary"
+    )
 
 
 @dataclass(frozen=True)
@@ -193,6 +267,7 @@ SECTIONS: dict[str, type] = {
     "learn": LearnSection,
     "hazards": HazardsSection,
     "mesh": MeshSection,
+    "sybil": SybilSection,
     "devices": DevicesSection,
 }
 
@@ -207,6 +282,7 @@ class Scenario:
     learn: LearnSection = field(default_factory=LearnSection)
     hazards: HazardsSection = field(default_factory=HazardsSection)
     mesh: MeshSection = field(default_factory=MeshSection)
+    sybil: SybilSection = field(default_factory=SybilSection)
     devices: DevicesSection = field(default_factory=DevicesSection)
 
     def profiles(self) -> dict[str, DeviceProfile]:
@@ -384,6 +460,7 @@ def _cross_check(s: Scenario) -> None:
         s.profiles()
     except DeviceError as exc:
         raise ScenarioError(str(exc)) from None
+    _check_attack(s)
     regions = s.fleet.regions
     if not regions:
         raise ScenarioError("fleet.regions = []: name at least one region")
@@ -400,6 +477,54 @@ def _cross_check(s: Scenario) -> None:
             if region in seen:
                 raise ScenarioError(f"network.partitions: region {region!r} is in two groups")
             seen.add(region)
+
+
+def _check_attack(s: Scenario) -> None:
+    """The [sybil] section and the defenses against it fit the workload."""
+    learn, sybil, workload = s.learn, s.sybil, s.fleet.workload
+    if learn.trim >= 0.5:
+        raise ScenarioError(f"learn.trim = {learn.trim}: must be < 0.5 (it is cut from each end)")
+    if learn.aggregator != "mean" and learn.strategy != "fedavg":
+        raise ScenarioError(
+            f"learn.aggregator = {learn.aggregator!r}: robust aggregation runs on the fedavg "
+            f'server; learn.strategy is {learn.strategy!r} (set learn.strategy = "fedavg")'
+        )
+    if sybil.count == 0:
+        return
+    allowed = BEHAVIOUR_WORKLOADS[sybil.behaviour]
+    if workload not in allowed:
+        raise ScenarioError(
+            f"sybil.behaviour = {sybil.behaviour!r} attacks the {' or '.join(allowed)} "
+            f"workload, but fleet.workload = {workload!r}"
+        )
+    if workload == "learn" and learn.strategy == "allreduce":
+        raise ScenarioError(
+            'sybil.count > 0 with learn.strategy = "allreduce": a ring all-reduce admits '
+            "no outsiders; attack fedavg or gossip"
+        )
+    if sybil.behaviour == "eclipse":
+        if sybil.victim >= s.fleet.count:
+            raise ScenarioError(
+                f"sybil.victim = {sybil.victim}: no such agent (fleet.count = {s.fleet.count})"
+            )
+        if workload == "learn" and learn.strategy != "gossip":
+            raise ScenarioError(
+                'sybil.behaviour = "eclipse" surrounds a gossip peer view; '
+                'learn.strategy must be "gossip"'
+            )
+        if s.gossip.fanout > sybil.count:
+            raise ScenarioError(
+                f'sybil.behaviour = "eclipse": the victim\'s view holds only the '
+                f"{sybil.count} Sybils, fewer than gossip.fanout = {s.gossip.fanout}"
+            )
+    if sybil.behaviour == "label-flip" and sybil.source_class == sybil.target_class:
+        raise ScenarioError(
+            f"sybil.target_class = {sybil.target_class}: must differ from sybil.source_class"
+        )
+    if s.fleet.count + sybil.count > 10_000_000:
+        raise ScenarioError(
+            f"sybil.count = {sybil.count}: the fleet would exceed 10,000,000 agents"
+        )
 
 
 # -- loading -------------------------------------------------------------------------------

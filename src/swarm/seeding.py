@@ -28,6 +28,7 @@ class Stream(IntEnum):
     TAXIS = 9  # taxi movement
     SENSING = 10  # sensor noise and detections
     MESH = 11  # the field hearables sense, and their duty cycles
+    SYBIL = 12  # the attacker: its placement, data and choices
 
 
 def seed_sequence(seed: int, *path: int) -> np.random.SeedSequence:

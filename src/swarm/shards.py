@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from swarm import __version__, observe, topics, wire
+from swarm.attack import compare_clean
 from swarm.broker.mqtt import BrokerUrl, MqttLink
 from swarm.fleet import (
     EVENT,
@@ -319,6 +320,7 @@ def run_sharded(
         merge = _Merge(scenario, shards, sink, on_round, events_sink=events_sink)
         asyncio.run(_coordinate(scenario, url, shards, merge, timeout, worker_urls or [url]))
     summary = _summary(scenario, url, merge, time.perf_counter() - started)
+    compare_clean(summary, scenario)
     write_summary(out_dir, summary)
     return summary
 

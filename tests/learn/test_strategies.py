@@ -327,14 +327,14 @@ def test_fedavg_ignores_unasked_and_stale_updates() -> None:
     fit_round(cores, driver, 0)
     unasked = next(c for c in CLIENTS if c not in agg._waiting)
     bogus = {"mode": "none", "values": np.full(agg.size, 5.0, np.float32)}
-    snapshot = (agg.learner.get_params(), set(agg._waiting), agg._sum.copy(), agg._weight)
+    snapshot = (agg.learner.get_params(), set(agg._waiting), list(agg._entries))
 
     send_update(agg, 0, unasked, {"round": 0, "update": bogus, "samples": 100})
     waiting = next(iter(agg._waiting))
     send_update(agg, 1, waiting, {"round": 1, "update": bogus, "samples": 100})  # future
     assert np.array_equal(agg.learner.get_params(), snapshot[0])
     assert agg._waiting == snapshot[1]
-    assert np.array_equal(agg._sum, snapshot[2]) and agg._weight == snapshot[3]
+    assert agg._entries == snapshot[2] and agg.unasked == 2
     assert agg.rejected == 0  # stale is not malformed
 
     # Round 1 starts; round 0's late replies (even from clients asked again) change nothing.
@@ -383,7 +383,7 @@ def test_fedavg_rejects_impossible_sample_counts(samples: Any) -> None:
         body["samples"] = samples
     assert send_update(agg, 0, client, body) == []
     assert agg.rejected == 1
-    assert client in agg._waiting and agg._weight == 0
+    assert client in agg._waiting and agg._entries == []
     agg.on_tick(1, np.random.default_rng(1))  # applies whatever arrived: nothing
     assert np.array_equal(agg.learner.get_params(), start)
     assert agg.rounds_applied == 0
@@ -444,7 +444,7 @@ def test_fedavg_rejects_bad_vectors_and_stays_finite() -> None:
             body = {"round": 0, "update": payload, "samples": MAX_SAMPLES}
             assert send_update(agg, 0, client, body) == []
         assert agg.rejected == (i + 1) * 5
-        assert len(agg._waiting) == 5 and agg._weight == 0
+        assert len(agg._waiting) == 5 and agg._entries == []
     agg.on_tick(1, np.random.default_rng(1))
     after = agg.learner.get_params()
     assert np.isfinite(after).all()

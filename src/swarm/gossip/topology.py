@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TOPOLOGIES", "Topology", "TopologyError", "build_topology"]
+__all__ = ["TOPOLOGIES", "Topology", "TopologyError", "build_topology", "from_edges"]
 
 TOPOLOGIES: tuple[str, ...] = (
     "complete",
@@ -293,7 +293,8 @@ def _unique(keys: np.ndarray) -> np.ndarray:
     return keys
 
 
-def _from_edges(name: str, n: int, u: np.ndarray, v: np.ndarray) -> Topology:
+def from_edges(name: str, n: int, u: np.ndarray, v: np.ndarray) -> Topology:
+    """The undirected graph over agents 0..n-1 with edges (u[i], v[i]); duplicates merge."""
     indptr, indices = _csr_from_edges(n, u, v)
     return Topology(name, n, indptr, indices)
 
@@ -319,7 +320,7 @@ def _ring(n: int) -> Topology:
     if n < 3:
         raise TopologyError(f"topology 'ring' needs at least 3 agents, got {n}")
     i = np.arange(n, dtype=np.int64)
-    return _from_edges("ring", n, i, (i + 1) % n)
+    return from_edges("ring", n, i, (i + 1) % n)
 
 
 def _torus_shape(n: int) -> tuple[int, int]:
@@ -349,7 +350,7 @@ def _torus(n: int) -> Topology:
     r, c = np.divmod(i, cols)
     right = r * cols + (c + 1) % cols
     down = ((r + 1) % rows) * cols + c
-    return _from_edges("torus", n, np.concatenate((i, i)), np.concatenate((right, down)))
+    return from_edges("torus", n, np.concatenate((i, i)), np.concatenate((right, down)))
 
 
 def _hypercube(n: int) -> Topology:
@@ -365,7 +366,7 @@ def _hypercube(n: int) -> Topology:
         low = i[(i >> b) & 1 == 0]
         us.append(low)
         vs.append(low | (1 << b))
-    return _from_edges("hypercube", n, np.concatenate(us), np.concatenate(vs))
+    return from_edges("hypercube", n, np.concatenate(us), np.concatenate(vs))
 
 
 # ------------------------------------------------------------------------- random regular
@@ -388,7 +389,7 @@ def _regular(n: int, degree: int, rng: np.random.Generator) -> Topology:
         )
     for _ in range(_REGULAR_CONNECT_ATTEMPTS):
         u, v = _random_regular_edges(n, degree, rng)
-        topo = _from_edges("regular", n, u, v)
+        topo = from_edges("regular", n, u, v)
         if degree < 3 or topo.is_connected():
             return topo
     raise TopologyError(  # pragma: no cover - probability ~0 for degree >= 3
@@ -532,7 +533,7 @@ def _small_world(n: int, degree: int, rewire: float, rng: np.random.Generator) -
     flips = np.flatnonzero(rng.random(u.size) < rewire)
     if flips.size:
         v = _rewire(n, degree, u, v, flips, rng)
-    return _from_edges("small-world", n, u, v)
+    return from_edges("small-world", n, u, v)
 
 
 def _rewire(

@@ -11,6 +11,7 @@ counts the array bytes of those payloads, the figure compression divides.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from swarm.learn.compression import (
     decompress,
 )
 from swarm.learn.learner import LocalLearner
+from swarm.learn.robust import Entry, RobustServer
 
 __all__ = ["STRATEGIES", "AllReduceCore", "FedAvgCore", "GossipLearningCore", "LearningCore"]
 
@@ -195,8 +197,9 @@ class FedAvgCore(LearningCore):
     Each round the aggregator samples `fraction_fit` of the clients and sends them the
     global model; each trains from it and returns its compressed update (new minus
     global) with its sample count; the aggregator applies the sample-weighted mean of
-    the updates that arrived by its next tick. The model the aggregator sends is the
-    server's downlink and is not compressed; `update_bytes` counts the clients' uplink.
+    the updates that arrived by its next tick, or what its `server`'s robust rule makes
+    of them. The model the aggregator sends is the server's downlink and is not
+    compressed; `update_bytes` counts the clients' uplink.
     """
 
     def __init__(
@@ -205,19 +208,25 @@ class FedAvgCore(LearningCore):
         aggregator: int,
         clients: list[int],
         fraction_fit: float = 0.5,
+        server: RobustServer | None = None,
+        admitted: Callable[[int, float], bool] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self.aggregator = aggregator
         self.clients = clients
         self.fraction_fit = fraction_fit
+        # The rule that combines updates (FedAvg's weighted mean unless a defense is set),
+        # and the fleet's admission control: who may be asked in round r (Sybils join late).
+        self.server = server if server is not None else RobustServer()
+        self.admitted = admitted
         self.compressor = Compressor(self.compression, self.size, self.topk_ratio)
         self._downlink = Compressor("none", self.size)
         self._round = -1
         self._waiting: set[int] = set()
-        self._sum = np.zeros(self.size)
-        self._weight = 0
+        self._entries: list[Entry] = []
         self.rounds_applied = 0
+        self.unasked = 0  # updates for a past round or from a client not asked
 
     @property
     def is_aggregator(self) -> bool:
@@ -228,19 +237,22 @@ class FedAvgCore(LearningCore):
         if not self.is_aggregator or self.depleted:
             return []
         self._apply()
-        k = max(1, round_half_up(self.fraction_fit * len(self.clients)))
-        chosen = sorted(int(c) for c in rng.choice(self.clients, size=k, replace=False))
+        clients = self.clients
+        if self.admitted is not None:
+            now = round * self.period
+            clients = [c for c in clients if self.admitted(c, now)]
+        k = max(1, round_half_up(self.fraction_fit * len(clients)))
+        chosen = sorted(int(c) for c in rng.choice(clients, size=k, replace=False))
         self._round, self._waiting = round, set(chosen)
         model = self._downlink.compress(self.learner.get_params())
         return [(c, "fit", {"round": round, "model": model}) for c in chosen]
 
     def _apply(self) -> None:
-        if self._weight > 0:
-            params = self.learner.get_params() + self._sum / self._weight
-            self.learner.set_params(params)
+        step = self.server.combine(self._entries) if self._entries else None
+        if step is not None:
+            self.learner.set_params(self.learner.get_params() + step)
             self.rounds_applied += 1
-        self._sum = np.zeros(self.size)
-        self._weight = 0
+        self._entries = []
         self._waiting = set()
 
     def on_message(
@@ -265,13 +277,13 @@ class FedAvgCore(LearningCore):
                 self.rejected += 1
                 return []
             if number != self._round or src not in self._waiting:
-                return []  # late (a past round) or unasked: not an error, just stale
+                self.unasked += 1  # late (a past round) or unasked: not an error, just stale
+                return []
             delta = self.unpack(body.get("update"), self.size)
             if delta is None:
                 return []
             self._waiting.discard(src)
-            self._sum += samples * delta
-            self._weight += samples
+            self._entries.append(Entry(src, samples, delta))
             if not self._waiting:
                 self._apply()
             return []

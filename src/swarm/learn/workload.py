@@ -6,17 +6,21 @@ fleet asks this module for cores and for the figures its summary reports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from swarm import laws
+from swarm.agents.sybil import EclipseCore, FloodCore, Roster, SybilCore
+from swarm.consensus.reputation import Reputation
 from swarm.energy import fleet_energy
 from swarm.gossip.topology import Topology
 from swarm.learn import datasets
 from swarm.learn.compression import expected_factor
 from swarm.learn.learner import LocalLearner, centralized_baseline
+from swarm.learn.poison import Attacker, FedAvgSybil, GossipSybil
+from swarm.learn.robust import RobustServer
 from swarm.learn.strategies import STRATEGIES, AllReduceCore, FedAvgCore, LearningCore
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
@@ -30,13 +34,20 @@ class Learning:
 
     scenario: Scenario
     dataset: datasets.Dataset
-    cores: dict[int, LearningCore]
+    cores: dict[int, LearningCore]  # the honest agents of this process
+    sybils: dict[int, SybilCore] = field(default_factory=dict)  # and its Sybils
 
     @classmethod
     def build(
-        cls, scenario: Scenario, topology: Topology, local: range, kinds: list[str]
+        cls,
+        scenario: Scenario,
+        topology: Topology,
+        local: range,
+        kinds: list[str],
+        roster: Roster | None = None,
     ) -> Learning:
         learn, n = scenario.learn, scenario.fleet.count
+        roster = roster if roster is not None else Roster.of(scenario)
         seed = scenario.run.seed
         dataset = datasets.load(learn.dataset, seed=seed)
         try:
@@ -62,8 +73,9 @@ class Learning:
         elif learn.strategy == "fedavg":
             common |= {
                 "aggregator": 0,
-                "clients": list(range(1, n)),
+                "clients": [*range(1, n), *roster.sybils],
                 "fraction_fit": learn.fraction_fit,
+                "admitted": roster.admitted if roster.count else None,
             }
         else:
             common |= {"ring": list(range(n))}
@@ -71,23 +83,26 @@ class Learning:
         profiles = scenario.profiles()
         common["period"] = scenario.gossip.period
         cores: dict[int, LearningCore] = {}
+
+        def make_learner(rng: np.random.Generator) -> LocalLearner:
+            return LocalLearner(dataset.classes, dataset.n_features, rng, **options)
+
         for i in local:
-            learner = LocalLearner(
-                dataset.classes,
-                dataset.n_features,
-                generator(seed, Stream.LEARNERS, i),
-                **options,
-            )
+            if i >= n:
+                continue
             rows = shards[i]
+            extra = {"server": robust_server(learn)} if learn.strategy == "fedavg" else {}
             cores[i] = cls_(
                 i,
-                learner,
+                make_learner(generator(seed, Stream.LEARNERS, i)),
                 dataset.X_train[rows],
                 dataset.y_train[rows],
                 profile=profiles[kinds[i]],
                 **common,
+                **extra,
             )
-        return cls(scenario, dataset, cores)
+        sybils = build_sybils(scenario, dataset, topology, local, roster, make_learner, shards)
+        return cls(scenario, dataset, cores, sybils)
 
     # -- metrics ---------------------------------------------------------------------------
     def sample(self) -> dict[str, Any]:
@@ -101,6 +116,31 @@ class Learning:
             "update_bytes": sum(c.update_bytes for c in self.cores.values()),
             "updates_rejected": sum(c.rejected for c in self.cores.values()),
         }
+
+    def attack_partial(self) -> dict[str, Any]:
+        """What the defenses of this process saw of the Sybils (see `swarm.attack`)."""
+        part: dict[str, Any] = {}
+        server = next(
+            (c for c in self.cores.values() if isinstance(c, FedAvgCore) and c.is_aggregator),
+            None,
+        )
+        if server is not None:
+            robust = server.server
+            part |= {
+                "flags": robust.flags,
+                "flagged": sorted(robust.flagged()),
+                "refused": robust.refused,
+                "ignored": robust.ignored,
+            }
+        sybil = self.scenario.sybil
+        if sybil.behaviour == "label-flip":
+            source = self.dataset.y_test == sybil.source_class
+            X = self.dataset.X_test[source]
+            part["targeted_count"] = len(self.cores) * int(source.sum())
+            part["targeted_sum"] = sum(
+                int((c.learner.predict(X) == sybil.target_class).sum()) for c in self.cores.values()
+            )
+        return part
 
     def partial_results(self) -> dict[str, Any]:
         part = self.sample()
@@ -126,6 +166,53 @@ class Learning:
         first = next(iter(self.cores.values()), None)
         part["size"] = first.size if first is not None else 0
         return part
+
+
+def robust_server(learn: Any) -> RobustServer:
+    """The FedAvg server's rule and defenses, from the [learn] section."""
+    return RobustServer(
+        rule=learn.aggregator,
+        f=learn.byzantine,
+        beta=learn.trim,
+        max_norm=learn.clip_norm,
+        reputation=Reputation() if learn.reputation else None,
+    )
+
+
+def build_sybils(
+    scenario: Scenario,
+    dataset: datasets.Dataset,
+    topology: Topology,
+    local: range,
+    roster: Roster,
+    make_learner: Any,
+    shards: list[np.ndarray],
+) -> dict[int, SybilCore]:
+    """The cores of this process's Sybils (indices n.. of `local`)."""
+    mine = [i for i in local if roster.is_sybil(i)]
+    if not roster.count:
+        return {}
+    sybil, learn, period = scenario.sybil, scenario.learn, scenario.gossip.period
+    if sybil.behaviour == "eclipse":
+        return {i: EclipseCore(i, roster, period) for i in mine}
+    size = make_learner(generator(scenario.run.seed, Stream.SYBIL, 0)).size
+    if sybil.behaviour == "flood":
+        kind = "model" if learn.strategy == "gossip" else "update"
+
+        def junk(round: int, rng: np.random.Generator) -> tuple[str, Any]:
+            vector = rng.normal(0.0, 1.0, size).astype(np.float32)
+            body = {"round": round, "update": {"mode": "none", "values": vector}, "samples": 1}
+            return kind, body
+
+        return {i: FloodCore(i, roster, period, sybil.flood_rate, junk) for i in mine}
+    attacker = Attacker(scenario, dataset, roster, make_learner, len(shards[0]))
+    if learn.strategy == "fedavg":
+        return {i: FedAvgSybil(i, roster, period, attacker, size) for i in mine}
+    start = np.zeros(size)
+    return {
+        i: GossipSybil(i, roster, period, attacker, topology, scenario.gossip.fanout, start)
+        for i in mine
+    }
 
 
 def merge_sample(parts: list[dict[str, Any]], n: int) -> dict[str, Any]:

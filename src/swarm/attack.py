@@ -1,0 +1,121 @@
+"""What a Sybil attack did: the `attack` block of a run's results.
+
+Each process reports its Sybils' traffic and, through its workload, what the defenses
+saw (`attack_partial`); `attack_results` merges the processes' reports into one block
+with the attacker's budget, who got in, detection precision and recall for defenses that
+name identities, and the victim's fate in an eclipse. `compare_clean` runs the same
+scenario without Sybils (embedded broker, same seed) and puts its figures beside the
+attacked ones, so one summary shows what the attack cost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from swarm.agents.sybil import Roster
+from swarm.scenario import Scenario
+
+if TYPE_CHECKING:
+    from swarm.fleet import Fleet
+
+__all__ = ["CLEAN_KEYS", "attack_partial", "attack_results", "compare_clean"]
+
+# The figures of a run that the clean comparison reports, by workload.
+CLEAN_KEYS = {
+    "learn": ("accuracy", "accuracy_spread"),
+    "hazards": ("false_alarms_heard", "reached_fraction", "awareness_latency"),
+    "gossip": ("residue", "t_last", "variance_final", "max_error"),
+}
+
+
+def attack_partial(fleet: Fleet) -> dict[str, Any]:
+    """This process's share of the attack figures."""
+    sybils = fleet.sybil_cores.values()
+    part: dict[str, Any] = {
+        "sent": sum(c.sent for c in sybils),
+        "received": sum(c.received for c in sybils),
+    }
+    s = fleet.scenario
+    if s.sybil.behaviour == "eclipse" and s.sybil.victim in fleet.cores:
+        core = fleet.cores[s.sybil.victim]
+        if fleet.work is not None:
+            test = fleet.work.dataset
+            part["victim_accuracy"] = core.accuracy(test.X_test, test.y_test)
+        elif hasattr(core, "informed_round"):
+            part["victim_informed_round"] = core.informed_round(fleet.rumor_id)
+    if hasattr(fleet.work, "attack_partial"):
+        part |= fleet.work.attack_partial()
+    return part
+
+
+def attack_results(
+    scenario: Scenario, parts: Sequence[dict[str, Any]], end_time: float
+) -> dict[str, Any]:
+    """The merged `attack` block (`parts`: every process's `attack_partial`).
+
+    `end_time` is the time of the last metrics row, a round in which nobody acted any
+    more: what happened strictly before it counts.
+    """
+    s = scenario.sybil
+    roster = Roster.of(scenario)
+    out: dict[str, Any] = {
+        "behaviour": s.behaviour,
+        "sybils": s.count,
+        "admitted": sum(t < end_time for t in roster.join_times),
+        "first_join": roster.join_times[0] if roster.count else None,
+        "last_join": roster.join_times[-1] if roster.count else None,
+        "sybil_messages_sent": sum(p["sent"] for p in parts),
+        "sybil_messages_received": sum(p["received"] for p in parts),
+    }
+    for key in ("victim_accuracy", "victim_informed_round"):
+        found = [p[key] for p in parts if key in p]
+        if found:
+            out[key] = found[0]
+    flags = [p for p in parts if p.get("flags")]
+    if flags:
+        flagged = {i for p in flags for i in p["flagged"]}
+        sybils = {i for i in roster.sybils if roster.join_times[i - roster.honest] < end_time}
+        hits = len(flagged & sybils)
+        out["detection"] = {
+            "flagged": len(flagged),
+            "flagged_sybils": hits,
+            "precision": hits / len(flagged) if flagged else None,
+            "recall": hits / len(sybils) if sybils else None,
+        }
+    if s.behaviour == "fake-hazard":
+        # One fake at start, start + interval, ...: those before the last round acted.
+        made = max(0, math.ceil((end_time - s.start) / s.interval))
+        believed = sum(p.get("fake_alarms_heard", 0) for p in parts)
+        out["fake_hazards"] = made
+        out["fake_alarms_believed"] = believed
+        out["believed_per_fake"] = believed / made if made else None
+    for key in ("refused", "ignored", "targeted_sum", "targeted_count"):
+        if any(key in p for p in parts):
+            out[key] = sum(p.get(key, 0) for p in parts)
+    if "targeted_count" in out:
+        count = out.pop("targeted_count")
+        total = out.pop("targeted_sum")
+        out["targeted_misclassification"] = total / count if count else None
+        out["source_class"], out["target_class"] = s.source_class, s.target_class
+    return out
+
+
+def compare_clean(summary: dict[str, Any], scenario: Scenario) -> None:
+    """Run `scenario` without Sybils (embedded, same seed) and add its figures."""
+    if not scenario.sybil.count or not scenario.sybil.compare_clean:
+        return
+    from swarm.fleet import run_scenario
+    from swarm.scenario import from_dict
+
+    data = scenario.to_dict()
+    data["sybil"] = {**data["sybil"], "count": 0}
+    clean = run_scenario(from_dict(data))["results"]
+    attacked = summary["results"]
+    keys = CLEAN_KEYS.get(scenario.fleet.workload, ())
+    block = {key: clean[key] for key in keys if key in clean}
+    attack = attacked.setdefault("attack", {})
+    attack["clean"] = block
+    if "accuracy" in block:
+        attack["accuracy_loss"] = block["accuracy"] - attacked["accuracy"]
