@@ -36,6 +36,8 @@ def attack_partial(fleet: Fleet) -> dict[str, Any]:
     part: dict[str, Any] = {
         "sent": sum(c.sent for c in sybils),
         "received": sum(c.received for c in sybils),
+        # Live `inject` controls admit dormant Sybils: the roster, not the scenario, knows.
+        "join_times": [t if math.isfinite(t) else None for t in fleet.roster.join_times],
     }
     s = fleet.scenario
     if s.sybil.behaviour == "eclipse" and s.sybil.victim in fleet.cores:
@@ -60,12 +62,16 @@ def attack_results(
     """
     s = scenario.sybil
     roster = Roster.of(scenario)
+    live = next((p["join_times"] for p in parts if "join_times" in p), None)
+    if live is not None:
+        roster.join_times = [math.inf if t is None else t for t in live]
+    joins = sorted(t for t in roster.join_times if math.isfinite(t))
     out: dict[str, Any] = {
         "behaviour": s.behaviour,
         "sybils": s.count,
         "admitted": sum(t < end_time for t in roster.join_times),
-        "first_join": roster.join_times[0] if roster.count else None,
-        "last_join": roster.join_times[-1] if roster.count else None,
+        "first_join": joins[0] if joins else None,
+        "last_join": joins[-1] if joins else None,
         "sybil_messages_sent": sum(p["sent"] for p in parts),
         "sybil_messages_received": sum(p["received"] for p in parts),
     }

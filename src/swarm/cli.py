@@ -33,6 +33,25 @@ are strings). `swarm scenarios` lists the built-ins; `swarm scenarios NAME` prin
 """
 
 
+EPILOG_TUI = """\
+examples:
+  swarm tui                                   the lab: 60 devices learn, 15 Sybils wait
+  swarm tui fleet --speed 10                  1,000 devices spread a rumor, 10 rounds/s
+  swarm tui --attach mqtt://127.0.0.1:1883    a run started with swarm run --broker ...
+  swarm tui --replay runs/a                   a run recorded with swarm run --out runs/a
+
+keys: space pause, + - speed, s Sybils, c crash, p partition, f fanout, a aggregator,
+r reset, e export, ? help, q quit; ctrl+p for every control with its arguments.
+"""
+
+EPILOG_CONTROL = """\
+examples:
+  swarm control --broker mqtt://127.0.0.1:1883 --run lab pause
+  swarm control --broker mqtt://127.0.0.1:1883 --run lab crash fraction=0.2 kind=taxi
+  swarm control --broker mqtt://127.0.0.1:1883 --run lab partition 'groups=[["north"]]'
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swarm",
@@ -144,6 +163,66 @@ def _parser() -> argparse.ArgumentParser:
         "--count", type=_non_negative_int, default=0, help="with --broker: stop after N (0: never)"
     )
 
+    tui = sub.add_parser(
+        "tui",
+        help="watch a run live in a terminal dashboard and turn its knobs",
+        description="Run a scenario on the embedded broker with a live dashboard (default "
+        "scenario: lab), or attach to a run on a real broker. Keys are shown in the footer; "
+        "? lists them all, ctrl+p opens the command palette. Every knob is a control message "
+        "on swarm/<run>/control/<command>, the same a headless run accepts.",
+        epilog=EPILOG_TUI,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tui.add_argument("scenario", nargs="?", help="a built-in name or a .toml path (default: lab)")
+    tui.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key (repeatable)",
+    )
+    tui.add_argument("--seed", type=_non_negative_int, help="override run.seed")
+    tui.add_argument("--agents", type=_non_negative_int, help="override fleet.count")
+    tui.add_argument(
+        "--speed",
+        type=_positive_seconds,
+        metavar="S",
+        help="simulated seconds per wall second (default: 4 gossip periods); + and - change it",
+    )
+    tui.add_argument(
+        "--attach",
+        metavar="URL",
+        help="watch a run on this broker (mqtt://host:port) instead of starting one",
+    )
+    tui.add_argument(
+        "--run", metavar="ID", help="with --attach: the run's name (default: the first seen)"
+    )
+    tui.add_argument(
+        "--replay", type=Path, metavar="DIR", help="show a run recorded with swarm run --out DIR"
+    )
+    tui.add_argument(
+        "--export-dir",
+        type=Path,
+        default=Path("swarm-export"),
+        metavar="DIR",
+        help="where the export key writes (default: ./swarm-export)",
+    )
+
+    ctl = sub.add_parser(
+        "control",
+        help="send one control message to a running fleet on a broker",
+        description="Publish a control command to a fleet running on a real broker (swarm run "
+        "--broker ...), as the dashboard does. Its answer (applied or refused, and why) is an "
+        "event on swarm/<run>/events/control.",
+        epilog=EPILOG_CONTROL,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ctl.add_argument("verb", metavar="COMMAND", help="one of: " + ", ".join(_control_names()))
+    ctl.add_argument("args", nargs="*", metavar="KEY=VALUE", help="arguments (VALUE is TOML)")
+    ctl.add_argument("--broker", required=True, metavar="URL", help="mqtt://host:port")
+    ctl.add_argument("--run", required=True, metavar="ID", help="the run's name (run.name)")
+
     scenarios = sub.add_parser(
         "scenarios",
         help="list the built-in scenarios, or print one",
@@ -165,6 +244,12 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="smaller sizes, for a smoke test of the harness"
     )
     return parser
+
+
+def _control_names() -> list[str]:
+    from swarm.control import COMMANDS
+
+    return list(COMMANDS)
 
 
 def _non_negative_int(text: str) -> int:
@@ -207,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_decode(args)
         if args.command == "worker":
             return _cmd_worker(args)
+        if args.command == "tui":
+            return _cmd_tui(args)
+        if args.command == "control":
+            return _cmd_control(args)
         if args.command == "bench":
             from swarm.bench import main as bench_main
 
@@ -221,6 +310,82 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("swarm: interrupted", file=sys.stderr)
         return 130
     return 2  # pragma: no cover - argparse guarantees a command
+
+
+def _cmd_tui(args: argparse.Namespace) -> int:
+    from swarm import live
+
+    source: Any
+    if args.attach is not None and args.replay is not None:
+        raise ScenarioError("--attach and --replay: choose one")
+    if args.attach is not None:
+        if args.scenario or args.overrides:
+            raise ScenarioError("--attach watches a run that exists: no scenario or --set")
+        try:
+            source = live.Attached(args.attach, args.run)
+        except ValueError as exc:
+            raise ScenarioError(f"--attach: {exc}") from None
+        source.start()  # fails here, before the screen is taken, if the broker is away
+    elif args.replay is not None:
+        if not (args.replay / "metrics.jsonl").is_file():
+            raise ScenarioError(f"--replay {str(args.replay)!r}: no metrics.jsonl there")
+        try:
+            source = live.StaticSource.from_directory(args.replay)
+        except ValueError as exc:
+            raise ScenarioError(f"--replay: {exc}") from None
+    else:
+        direct: dict[str, Any] = {}
+        if args.seed is not None:
+            direct["run.seed"] = args.seed
+        if args.agents is not None:
+            direct["fleet.count"] = args.agents
+        scenario = load(args.scenario or "lab", args.overrides, **direct)
+        source = live.LocalRun(scenario, speed=args.speed)
+    from swarm.tui import build_app
+
+    try:
+        build_app(source, export_root=args.export_dir).run()
+    finally:
+        source.stop()
+    return 0
+
+
+def _cmd_control(args: argparse.Namespace) -> int:
+    import asyncio
+    import tomllib
+
+    from swarm import control, topics
+    from swarm.broker.mqtt import BrokerUrl, MqttTransport
+    from swarm.broker.network import Endpoint
+
+    body: dict[str, Any] = {}
+    for item in args.args:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ScenarioError(f"argument {item!r}: expected KEY=VALUE, e.g. fraction=0.1")
+        try:
+            body[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            body[key] = text
+    try:
+        control.parse(args.verb, body)
+        topics.validate_segment("run", args.run)
+        url = BrokerUrl.parse(args.broker)
+    except (control.ControlError, ValueError) as exc:
+        raise ScenarioError(str(exc)) from None
+    topic, payload = control.encode(args.run, args.verb, body, src="cli", seq=1)
+
+    async def send() -> None:
+        transport = MqttTransport(url)
+        link = transport.connect(f"swarm-control-{secrets.token_hex(4)}", Endpoint(reliable=True))
+        await transport.start()
+        link.publish(topic, payload)
+        await transport.drain()
+        await transport.stop()
+
+    asyncio.run(send())
+    print(f"sent {args.verb} to {topic}")
+    return 0
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:

@@ -47,7 +47,8 @@ class _VirtualSelector(selectors.BaseSelector):
 
     Real file descriptors (the loop's self-pipe, signals) are still polled, so
     `call_soon_threadsafe` from another thread is honoured. With `speed` set, each jump of
-    `dt` virtual seconds takes `dt / speed` wall seconds, which paces a live dashboard.
+    `dt` virtual seconds takes `dt / speed` wall seconds, which paces a live dashboard;
+    while `paused`, the clock does not move at all and only outside input wakes the loop.
     """
 
     def __init__(self, loop: VirtualTimeLoop, real: selectors.BaseSelector) -> None:
@@ -84,10 +85,10 @@ class _VirtualSelector(selectors.BaseSelector):
         events = self._real.select(0)
         if events:
             return events
-        if timeout is None:
+        loop = self._loop
+        if timeout is None or loop.paused:
             # Nothing is scheduled and nothing is ready: only outside input can wake us.
             return self._real.select(None)
-        loop = self._loop
         if loop.speed is not None:
             started = time.perf_counter()
             events = self._real.select(timeout / loop.speed)
@@ -102,12 +103,14 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """An event loop whose clock only moves when every task is waiting.
 
     `speed` (virtual seconds per wall second) paces the clock; None runs as fast as
-    possible. It may be changed while the loop runs.
+    possible. `paused` freezes it: what is due now still runs, nothing later does. Both
+    may be changed while the loop runs (from another thread via `call_soon_threadsafe`).
     """
 
     def __init__(self, *, start: float = 0.0, speed: float | None = None) -> None:
         self._now = float(start)
         self.speed = speed
+        self.paused = False
         self._timer_seq = itertools.count()
         super().__init__(_VirtualSelector(self, selectors.DefaultSelector()))
 

@@ -2,8 +2,9 @@
 
 Observation is a message like everything else: an observer samples the fleet at every
 round boundary (before the agents act) and publishes a metrics row on
-`swarm/<run>/metrics`; the recorder is just a subscriber that writes those rows. A
-dashboard or `mosquitto_sub` can read the very same stream.
+`swarm/<run>/metrics` and the fleet's live state on `swarm/<run>/status`; the recorder
+is just a subscriber that writes the rows. A dashboard or `mosquitto_sub` can read the
+very same stream, and turn the knobs on `swarm/<run>/control/#` (see `swarm.control`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from swarm.agents.sybil import EclipseCore, FloodCore, Roster, eclipse, gossip_j
 from swarm.attack import attack_partial, compare_clean
 from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
+from swarm.control import Controller
 from swarm.gossip import aggregation, dissemination
 from swarm.gossip.topology import Topology, TopologyError, build_topology
 from swarm.rounds import RoundScheduler
@@ -44,9 +46,11 @@ __all__ = [
 METRICS = wire.register_kind("metrics")
 EVENT = wire.register_kind("event")
 RoundCallback = Callable[[dict[str, Any]], None]
+StartCallback = Callable[["Fleet"], None]
 # MQTT messages that may wait in this process (unsent or unread) when a round is due
 # before the next round may start; more means the broker or the loop is behind.
 HOLD_BACKLOG = 256
+BASELINE_EPOCHS = 100  # the live status's centralized baseline trains at most this long
 
 
 @dataclass(slots=True)
@@ -157,8 +161,14 @@ class Fleet:
         broker_url: str | None = None,
         events_sink: TextIO | None = None,
         shard: tuple[int, int] = (0, 1),
+        on_start: StartCallback | None = None,
+        live: bool | None = None,
     ) -> None:
         self.scenario = scenario
+        self.on_start = on_start  # called in the fleet's loop once links exist, before round 0
+        # Publish the status every round: on by default on a real broker (for an attached
+        # dashboard); on the embedded broker only for a live session.
+        self.live = broker_url is not None if live is None else live
         self.shard, self.shards = shard
         if not 0 <= self.shard < self.shards:
             raise ValueError(f"shard {self.shard}/{self.shards}: need 0 <= index < count")
@@ -220,6 +230,15 @@ class Fleet:
         self.sim_time = 0.0
         self._published = 0
         self._events_published = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.controller = Controller(self)
+        self.fanout = scenario.gossip.fanout
+        self.aggregator = scenario.learn.aggregator if scenario.fleet.workload == "learn" else None
+        self._baseline: float | None = None
+        self._kind_totals: dict[str, int] = {}
+        for i in self.local:
+            kind = self.placement.kinds[i]
+            self._kind_totals[kind] = self._kind_totals.get(kind, 0) + 1
 
     def shard_will(self) -> tuple[str, bytes] | None:
         """What the broker announces if this shard's process dies (sharded runs only)."""
@@ -356,7 +375,7 @@ class Fleet:
         `start_at` (Unix time) aligns round 0 across shards; default: now.
         """
         wall_started = time.perf_counter()
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         world = self.world
         rounds = world.rounds
         own = "" if self.shards == 1 else f".shard{self.shard}"  # client ids are broker-wide
@@ -367,6 +386,9 @@ class Fleet:
             recorder_link.subscribe(topics.events_filter(world.run_id))
             recorder_link.set_handler(self.recorder.on_payload)
         self._observer_link = self.broker.connect("observer" + own, Endpoint(reliable=True))
+        control_link = self.broker.connect("control" + own, Endpoint(reliable=True))
+        control_link.subscribe(topics.control_filter(world.run_id))
+        control_link.set_handler(self.controller.on_payload)
         rounds.add("observer", self._observe)  # first in every round: samples before acts
         if hasattr(self.work, "step"):
             rounds.add("world", self.work.step)  # then the world moves, then the agents act
@@ -388,6 +410,8 @@ class Fleet:
             self.agents.append(agent)
             agent.start()
         await self.broker.start()
+        if self.on_start is not None:
+            self.on_start(self)
         if start_at is None:
             rounds.begin()
         else:
@@ -398,6 +422,7 @@ class Fleet:
             rounds.stop()
             self.sim_time = loop.time() - rounds.start
             self._publish_events(rounds.round)
+            self._publish_status(final=True)
             await self.broker.drain()
             for agent in self.agents:
                 agent.stop()
@@ -407,6 +432,7 @@ class Fleet:
             if recorder_link is not None:
                 await self._flush_recorder(loop)
                 recorder_link.close()
+            control_link.close()
             self._observer_link.close()
             await self.broker.stop()
         self.wall_time = time.perf_counter() - wall_started
@@ -420,6 +446,90 @@ class Fleet:
             if loop.time() >= deadline:
                 break
             await asyncio.sleep(0.001)
+
+    def now(self) -> float:
+        """Seconds since round 0 (simulated on the embedded broker)."""
+        loop = self.loop or asyncio.get_running_loop()
+        return loop.time() - self.world.rounds.start
+
+    def publish_event(self, kind: str, body: dict[str, Any]) -> None:
+        """One event message on swarm/<run>/events/<kind>, recorded like the crashes."""
+        time = max(0, self.world.rounds.round) * self.world.rounds.period
+        envelope = wire.Envelope(EVENT, "observer", self._published, time, 0, body)
+        self._observer_link.publish(topics.events(self.world.run_id, kind), wire.encode(envelope))
+        self._published += 1
+
+    def status(self) -> dict[str, Any]:
+        """The fleet's live state: per-class counts and the knobs a control can turn."""
+        classes: dict[str, dict[str, int]] = {
+            kind: {"total": total, "alive": 0, "crashed": 0}
+            for kind, total in self._kind_totals.items()
+        }
+        for agent in self.agents:
+            entry = classes[agent.kind]
+            if agent.alive:
+                entry["alive"] += 1
+            elif agent.state.value == "crashed":
+                entry["crashed"] += 1
+        roster = self.roster
+        sybil = classes.pop("sybil", None)
+        loop = self.loop
+        speed = getattr(loop, "speed", None)
+        return {
+            "round": self.world.rounds.round,
+            "time": max(0, self.world.rounds.round) * self.world.rounds.period,
+            "agents": self.roster.honest,
+            "shard": self.shard,
+            "classes": classes,
+            "sybils": {
+                "reserved": roster.count,
+                "joined": roster.count - roster.dormant() if roster.count else 0,
+                "alive": sybil["alive"] if sybil else 0,
+                "behaviour": self.scenario.sybil.behaviour if roster.count else None,
+            },
+            "paused": self.world.rounds.paused,
+            "speed": speed,
+            "virtual": hasattr(loop, "speed"),
+            "fanout": self.fanout,
+            "aggregator": self.aggregator,
+            "partitioned": bool(
+                getattr(getattr(self.broker, "network", None), "partitioned", False)
+            ),
+            "workload": self.scenario.fleet.workload,
+            "max_rounds": self.scenario.max_rounds,
+            "controls": {"applied": self.controller.applied, "refused": self.controller.refused},
+        } | self._learning_status()
+
+    def _learning_status(self) -> dict[str, Any]:
+        """A learning run's centralized baseline, worked out once for a live dashboard."""
+        if self.scenario.fleet.workload != "learn":
+            return {}
+        if self._baseline is None:
+            from swarm.learn import datasets
+            from swarm.learn.learner import centralized_baseline
+
+            s = self.scenario
+            budget = min(s.max_rounds, BASELINE_EPOCHS) * s.learn.local_epochs
+            self._baseline = centralized_baseline(
+                datasets.load(s.learn.dataset, seed=s.run.seed),
+                budget,
+                generator(s.run.seed, Stream.LEARNERS, s.fleet.count),
+                learning_rate="constant",
+                eta0=s.learn.learning_rate,
+            )
+        return {"baseline_accuracy": self._baseline, "baseline_epochs": BASELINE_EPOCHS}
+
+    def _publish_status(self, *, final: bool = False) -> None:
+        if not self.live:
+            return
+        body = self.status() | {"finished": final}
+        envelope = wire.Envelope(METRICS, "observer", 0, body["time"], 0, body)
+        payload = wire.encode(envelope)
+        self._observer_link.publish(topics.status(self.world.run_id), payload)
+        # The observer's own status is not fleet traffic: keep it out of the counters.
+        counters = self.world.counters
+        counters.sent -= 1
+        counters.bytes -= len(payload)
 
     def _publish_events(self, round: int) -> None:
         """Crashes since the last call, as event messages on swarm/<run>/events/crash."""
@@ -445,6 +555,7 @@ class Fleet:
             if round >= self.scenario.max_rounds:
                 self.world.rounds.stop()
             return
+        self._publish_status()
         row, done = self._sample(round)
         envelope = wire.Envelope(METRICS, "observer", self._published, row["time"], 0, row)
         self._observer_link.publish(topics.metrics(self.world.run_id), wire.encode(envelope))

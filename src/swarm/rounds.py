@@ -26,11 +26,13 @@ class RoundScheduler:
     `hold()` (when set) is true and the round waits, polling, instead of piling more
     messages onto queues the event loop has no time to drain. Rounds are delayed, never
     skipped; `held_rounds` and `held_seconds` say how much the fleet was slowed.
+    `paused` holds every round the same way until it is cleared (a live control).
     """
 
     def __init__(self, period: float, hold: Callable[[], bool] | None = None) -> None:
         self.period = period
         self.hold = hold
+        self.paused = False
         self.held_rounds = 0
         self.held_seconds = 0.0
         self._held_since: float | None = None
@@ -81,6 +83,9 @@ class RoundScheduler:
     def _fire(self, round: int) -> None:
         loop = self._loop
         assert loop is not None
+        if self.paused:
+            self._timer = loop.call_at(loop.time() + HOLD_POLL, self._fire, round)
+            return
         if self.hold is not None:
             if self.hold():
                 if self._held_since is None:

@@ -227,6 +227,9 @@ class SybilSection:
     count: int = _rule(0, "fake identities the attacker creates (its identity budget)", min=0)
     behaviour: str = _rule("sign-flip", "what the Sybils do", choices=BEHAVIOURS)
     start: float = _rule(0.0, "simulated second at which the attacker starts", min=0.0)
+    dormant: bool = _rule(
+        False, "identities wait for a live `inject` control instead of joining from start"
+    )
     identity_cost: float = _rule(
         0.0, "simulated seconds the attacker spends creating each identity", min=0.0
     )

@@ -29,6 +29,7 @@ class Stream(IntEnum):
     SENSING = 10  # sensor noise and detections
     MESH = 11  # the field hearables sense, and their duty cycles
     SYBIL = 12  # the attacker: its placement, data and choices
+    CONTROL = 13  # live controls' draws (which agents a crash command kills)
 
 
 def seed_sequence(seed: int, *path: int) -> np.random.SeedSequence:

@@ -30,6 +30,7 @@ __all__ = [
     "metrics",
     "region",
     "run_filter",
+    "status",
     "validate_filter",
     "validate_segment",
     "validate_topic",
@@ -63,6 +64,11 @@ def region(run: str, region: str) -> str:
 def metrics(run: str) -> str:
     """Topic agents publish their periodic metrics on."""
     return f"{ROOT}/{run}/metrics"
+
+
+def status(run: str) -> str:
+    """Topic the observer publishes the fleet's live state on (per-class counts, knobs)."""
+    return f"{ROOT}/{run}/status"
 
 
 def events(run: str, kind: str) -> str:

@@ -48,16 +48,22 @@ def sybil_ids(count: int) -> list[str]:
     return [f"s{i:0{width}d}" for i in range(count)]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Roster:
-    """Who is honest, who is a Sybil, and when each Sybil is admitted to the fleet."""
+    """Who is honest, who is a Sybil, and when each Sybil is admitted to the fleet.
+
+    Dormant Sybils (`sybil.dormant`) have no join time (infinity) until a live control
+    admits them with `admit`.
+    """
 
     honest: int
-    join_times: tuple[float, ...]  # admission time of Sybil k (index honest + k)
+    join_times: list[float]  # admission time of Sybil k (index honest + k)
 
     @classmethod
     def of(cls, scenario: Scenario) -> Roster:
         s = scenario.sybil
+        if s.dormant:
+            return cls(scenario.fleet.count, [math.inf] * s.count)
         times: list[float] = []
         gap = 1.0 / s.admission_rate if s.admission_rate > 0 else 0.0
         last = -math.inf
@@ -65,7 +71,7 @@ class Roster:
             created = s.start + (k + 1) * s.identity_cost
             last = max(created, last + gap)
             times.append(last)
-        return cls(scenario.fleet.count, tuple(times))
+        return cls(scenario.fleet.count, times)
 
     @property
     def count(self) -> int:
@@ -89,6 +95,21 @@ class Roster:
     def joined(self, now: float) -> int:
         """Sybils admitted by `now`."""
         return sum(t <= now for t in self.join_times)
+
+    def dormant(self) -> int:
+        """Sybils no one has admitted yet, nor ever will without `admit`."""
+        return sum(math.isinf(t) for t in self.join_times)
+
+    def admit(self, count: int, now: float) -> list[int]:
+        """Admit up to `count` dormant Sybils from `now` on; their indices."""
+        woken: list[int] = []
+        for k, t in enumerate(self.join_times):
+            if len(woken) == count:
+                break
+            if math.isinf(t):
+                self.join_times[k] = now
+                woken.append(self.honest + k)
+        return woken
 
 
 class SybilCore:
