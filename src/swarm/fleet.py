@@ -498,7 +498,14 @@ class Fleet:
             "workload": self.scenario.fleet.workload,
             "max_rounds": self.scenario.max_rounds,
             "controls": {"applied": self.controller.applied, "refused": self.controller.refused},
+            "info": self._info(),
         } | self._learning_status()
+
+    def _info(self) -> dict[str, Any]:
+        """The scenario as an attached dashboard needs it (regions, classes, rules)."""
+        from swarm.live import scenario_info
+
+        return scenario_info(self.scenario)
 
     def _learning_status(self) -> dict[str, Any]:
         """A learning run's centralized baseline, worked out once for a live dashboard."""

@@ -73,16 +73,20 @@ class SwarmApp(App[None]):
         self.sub_title = str(source.info.get("description") or source.title)
         self.title = f"swarm · {source.title}"
         self.last_refresh = 0.0
+        # Held, not queried: a query looks at the active screen, which may be the help.
+        self.panels: list[Panel] = [
+            cls(id=cls.__name__.removesuffix("Panel").lower()) for cls in PANELS
+        ]
+        self.log_panel = EventLog(id="events")
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
         with Container(id="panels"):
-            for cls in PANELS:
-                panel = cls(id=cls.__name__.removesuffix("Panel").lower())
-                panel.display = cls.applies(self.view)
+            for panel in self.panels:
+                panel.display = type(panel).applies(self.view)
                 yield panel
-        yield EventLog(id="events")
+        yield self.log_panel
         yield Footer()
 
     def on_mount(self) -> None:
@@ -92,7 +96,9 @@ class SwarmApp(App[None]):
 
     def on_resize(self) -> None:
         width = self.size.width
-        grid = self.query_one("#panels")
+        grid = self.panels[0].parent
+        if grid is None:
+            return
         grid.styles.grid_size_columns = 1 if width < 70 else 2 if width < 150 else 3
 
     def on_unmount(self) -> None:
@@ -100,10 +106,12 @@ class SwarmApp(App[None]):
 
     # -- data ------------------------------------------------------------------------------
     def refresh_from_source(self) -> None:
+        if not self.log_panel.is_attached:  # shutting down
+            return
         snapshot = self.source.take()
         generation = self.view.generation
         changed = self.view.apply(snapshot)
-        log = self.query_one(EventLog)
+        log = self.log_panel
         if self.view.generation != generation:
             log.clear()
         if snapshot.events:
@@ -114,7 +122,7 @@ class SwarmApp(App[None]):
 
     def redraw(self) -> None:
         view = self.view
-        for panel in self.query(Panel):
+        for panel in self.panels:
             panel.display = type(panel).applies(view)
             if panel.display:
                 panel.show(view)

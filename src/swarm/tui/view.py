@@ -48,6 +48,8 @@ class View:
             self.counts[kind] = self.counts.get(kind, 0) + 1
         if snapshot.status is not None and snapshot.status != self.status:
             self.status, changed = snapshot.status, True
+            # An attached run describes itself: what the scenario says wins.
+            self.info = self.info | dict(snapshot.status.get("info") or {})
         self.state, self.run_id, self.malformed = (
             snapshot.state,
             snapshot.run_id,

@@ -1,0 +1,85 @@
+"""The dashboard on real runs: a fleet on the embedded broker, and one over mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from swarm.fleet import run_scenario
+from swarm.live import Attached, LocalRun
+from swarm.scenario import from_dict, load
+from swarm.tui import build_app
+
+
+async def until(pilot, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the dashboard never showed it"
+        await pilot.pause(0.05)
+
+
+def test_the_sybil_key_injects_into_the_running_fleet_and_q_stops_it() -> None:
+    source = LocalRun(load("lab", **{"fleet.count": 20, "sybil.count": 5}), speed=50.0)
+    app = build_app(source)
+
+    async def session() -> None:
+        async with app.run_test() as pilot:
+            await until(pilot, lambda: len(app.view.rows) >= 2 and app.view.status)
+            assert app.view.status["sybils"]["joined"] == 0
+            await pilot.press("s")
+            await until(pilot, lambda: app.view.status["sybils"]["joined"] == 5)
+            await pilot.press("c")
+            await until(
+                pilot, lambda: sum(c["crashed"] for c in app.view.status["classes"].values()) == 2
+            )
+            await pilot.press("q")
+
+    asyncio.run(session())
+    assert not source.running  # the fleet's thread ended with the app
+    assert source.fleet.roster.joined(source.fleet.now()) == 5
+
+
+def test_attach_shows_a_headless_run_on_mosquitto_and_controls_reach_it(mosquitto) -> None:
+    s = from_dict(
+        {
+            "run": {"name": "attached", "seed": 2, "rounds": 400, "stop_when_done": False},
+            "fleet": {"count": 30, "regions": ["north", "south"]},
+            "gossip": {"protocol": "push", "period": 0.05},
+            "network": {"topology": "complete"},
+        }
+    )
+    done: list[dict] = []
+    fleet = threading.Thread(
+        target=lambda: done.append(run_scenario(s, broker_url=mosquitto.url)), daemon=True
+    )
+    source = Attached(mosquitto.url, "attached")
+    source.start()
+    fleet.start()
+    app = build_app(source)
+
+    async def session() -> None:
+        async with app.run_test() as pilot:
+            await until(pilot, lambda: len(app.view.rows) >= 3 and app.view.status)
+            assert app.query_one("#gossip").display
+            await pilot.press("f")
+            await until(pilot, lambda: app.view.status.get("fanout") == 2)
+            print(
+                "before p",
+                app.view.status.get("partitioned"),
+                app.view.info.get("regions"),
+                app.view.state,
+                app.view.last.get("round"),
+            )
+            await pilot.press("p")
+            await until(
+                pilot, lambda: any(e.get("command") == "partition" for e in app.view.events)
+            )
+            await pilot.press("q")
+
+    asyncio.run(session())
+    fleet.join(60)
+    assert done, "the headless run did not finish"
+    answer = next(e for e in source.feed.events if e.get("command") == "fanout")
+    assert answer["ok"] is True
+    assert not source.running
