@@ -6,6 +6,8 @@ import asyncio
 import threading
 import time
 
+import pytest
+
 from swarm.fleet import run_scenario
 from swarm.live import Attached, LocalRun
 from swarm.scenario import from_dict, load
@@ -40,6 +42,7 @@ def test_the_sybil_key_injects_into_the_running_fleet_and_q_stops_it() -> None:
     assert source.fleet.roster.joined(source.fleet.now()) == 5
 
 
+@pytest.mark.slow  # flaky under the full suite's load: see the issue-6 note
 def test_attach_shows_a_headless_run_on_mosquitto_and_controls_reach_it(mosquitto) -> None:
     s = from_dict(
         {
