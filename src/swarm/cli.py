@@ -70,17 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG_RUN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("scenario", nargs="?", help="a built-in name or a .toml path (default: fleet)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario key, e.g. --set gossip.fanout=3 (repeatable)",
-    )
-    run.add_argument("--seed", type=_non_negative_int, help="override run.seed")
-    run.add_argument("--agents", type=_non_negative_int, help="override fleet.count")
+    _scenario_arguments(run, default="fleet")
     run.add_argument(
         "--out", type=Path, metavar="DIR", help="write metrics.jsonl and summary.json here"
     )
@@ -173,17 +163,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG_TUI,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    tui.add_argument("scenario", nargs="?", help="a built-in name or a .toml path (default: lab)")
-    tui.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario key (repeatable)",
-    )
-    tui.add_argument("--seed", type=_non_negative_int, help="override run.seed")
-    tui.add_argument("--agents", type=_non_negative_int, help="override fleet.count")
+    _scenario_arguments(tui, default="lab")
     tui.add_argument(
         "--speed",
         type=_positive_seconds,
@@ -244,6 +224,33 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="smaller sizes, for a smoke test of the harness"
     )
     return parser
+
+
+def _scenario_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """SCENARIO, --set, --seed and --agents, as `run` and `tui` both take them."""
+    parser.add_argument(
+        "scenario", nargs="?", help=f"a built-in name or a .toml path (default: {default})"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key, e.g. --set gossip.fanout=3 (repeatable)",
+    )
+    parser.add_argument("--seed", type=_non_negative_int, help="override run.seed")
+    parser.add_argument("--agents", type=_non_negative_int, help="override fleet.count")
+
+
+def _direct_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """--seed and --agents as scenario keys."""
+    direct: dict[str, Any] = {}
+    if args.seed is not None:
+        direct["run.seed"] = args.seed
+    if args.agents is not None:
+        direct["fleet.count"] = args.agents
+    return direct
 
 
 def _control_names() -> list[str]:
@@ -334,12 +341,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ScenarioError(f"--replay: {exc}") from None
     else:
-        direct: dict[str, Any] = {}
-        if args.seed is not None:
-            direct["run.seed"] = args.seed
-        if args.agents is not None:
-            direct["fleet.count"] = args.agents
-        scenario = load(args.scenario or "lab", args.overrides, **direct)
+        scenario = load(args.scenario or "lab", args.overrides, **_direct_overrides(args))
         source = live.LocalRun(scenario, speed=args.speed)
     from swarm.tui import build_app
 
@@ -413,11 +415,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from swarm.fleet import run_scenario
 
-    direct: dict[str, Any] = {}
-    if args.seed is not None:
-        direct["run.seed"] = args.seed
-    if args.agents is not None:
-        direct["fleet.count"] = args.agents
+    direct = _direct_overrides(args)
     if args.shards > 1:
         direct["broker.connections"] = "shared"
     scenario = load(args.scenario, args.overrides, **direct)

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from swarm import __version__, observe, topics, wire
-from swarm.agents.base import World
+from swarm.agents.base import AgentState, World
 from swarm.agents.gossiper import GossipAgent
 from swarm.agents.sybil import EclipseCore, FloodCore, Roster, eclipse, gossip_junk, sybil_ids
 from swarm.attack import attack_partial, compare_clean
@@ -235,6 +235,7 @@ class Fleet:
         self.fanout = scenario.gossip.fanout
         self.aggregator = scenario.learn.aggregator if scenario.fleet.workload == "learn" else None
         self._baseline: float | None = None
+        self._scenario_info: dict[str, Any] | None = None
         self._kind_totals: dict[str, int] = {}
         for i in self.local:
             kind = self.placement.kinds[i]
@@ -469,7 +470,7 @@ class Fleet:
             entry = classes[agent.kind]
             if agent.alive:
                 entry["alive"] += 1
-            elif agent.state.value == "crashed":
+            elif agent.state is AgentState.CRASHED:
                 entry["crashed"] += 1
         roster = self.roster
         sybil = classes.pop("sybil", None)
@@ -502,10 +503,12 @@ class Fleet:
         } | self._learning_status()
 
     def _info(self) -> dict[str, Any]:
-        """The scenario as an attached dashboard needs it (regions, classes, rules)."""
-        from swarm.live import scenario_info
+        """The scenario as an attached dashboard needs it (regions, classes, rules); once."""
+        if self._scenario_info is None:
+            from swarm.live import scenario_info
 
-        return scenario_info(self.scenario)
+            self._scenario_info = scenario_info(self.scenario)
+        return self._scenario_info
 
     def _learning_status(self) -> dict[str, Any]:
         """A learning run's centralized baseline, worked out once for a live dashboard."""
