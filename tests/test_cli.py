@@ -95,7 +95,10 @@ def test_bench_quick_json_has_names_figures_and_ratios(capsys) -> None:
         "mqtt-agents",
         "shard-scaling",
         "compression",
+        "dashboard",
     }
+    dashboard = results["dashboard"]
+    assert dashboard["key_to_action_ms"]["max"] > 0 and dashboard["fleet_ratio"] > 0
     assert results["compression"]["int8_bytes_factor"] == 4.0
     assert results["shard-scaling"]["ratio"] > 0
     assert results["mqtt-agents"]["connect_s"] > 0

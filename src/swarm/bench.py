@@ -383,6 +383,35 @@ def bench_compression(quick: bool = False) -> Result:
     return out
 
 
+# -- dashboard -------------------------------------------------------------------------------
+
+
+def _rounds_per_s(scenario: Scenario) -> float:
+    """Rounds per wall second headless, from round 1 on (building the fleet left out)."""
+    from swarm.fleet import Fleet
+
+    marks: list[float] = []
+    fleet = Fleet(scenario, on_round=lambda row: marks.append(time.perf_counter()))
+    clock.run(fleet.run())
+    return (len(marks) - 2) / (marks[-1] - marks[1])
+
+
+def bench_dashboard(quick: bool = False) -> Result:
+    """Key latency of `swarm tui` beside 10,000 agents running flat out, and its cost."""
+    from swarm.tui.bench import measure  # the dashboard's side: only tui/ imports textual
+
+    count, rounds, presses = (500, 10, 4) if quick else (10_000, 20, 30)
+    gc.collect()
+    ceiling = _rounds_per_s(_gossip_scenario(count, rounds))
+    gc.collect()
+    figures = measure(_gossip_scenario(count, 1_000_000), ceiling, presses)
+    return (
+        {"name": "dashboard", "agents": count, "presses": presses}
+        | figures
+        | {"target_key_ms": 100}
+    )
+
+
 BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "embedded-throughput": bench_embedded_throughput,
     "agents-memory": bench_agents_memory,
@@ -391,6 +420,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "mqtt-agents": bench_mqtt_agents,
     "shard-scaling": bench_shard_scaling,
     "compression": bench_compression,
+    "dashboard": bench_dashboard,
 }
 
 

@@ -158,10 +158,10 @@ class Controller:
             detail = self.apply(parse(name, envelope.body))
         except ControlError as exc:
             self.refused += 1
-            self._report(name, False, str(exc))
+            self._report(name, False, str(exc), envelope.src)
             return
         self.applied += 1
-        self._report(name, True, detail)
+        self._report(name, True, detail, envelope.src)
 
     def apply(self, command: Command) -> str:
         """Apply a checked command; returns what changed, raises ControlError if it cannot."""
@@ -291,7 +291,8 @@ class Controller:
         return f"server aggregates with {rule}"
 
     # -- reporting -----------------------------------------------------------------------
-    def _report(self, command: str, ok: bool, detail: str) -> None:
+    def _report(self, command: str, ok: bool, detail: str, src: str | None = None) -> None:
+        """The answer names who asked (`src`), so a dashboard can pick out its own."""
         fleet = self.fleet
         body = {
             "event": "control",
@@ -300,4 +301,6 @@ class Controller:
             "detail": detail,
             "round": fleet.world.rounds.round,
         }
+        if src is not None:
+            body["src"] = src
         fleet.publish_event("control", body)

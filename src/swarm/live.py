@@ -169,6 +169,7 @@ class Source(Protocol):
 
     title: str
     info: dict[str, Any]
+    sender: str | None  # the src its control messages carry; None when it sends to no fleet
 
     def start(self) -> None: ...
     def take(self) -> Snapshot: ...
@@ -230,7 +231,7 @@ class _Threaded:
         self.link: Any = None
         self._thread: threading.Thread | None = None
         self._seq = itertools.count(1)
-        self._src = f"dashboard-{os.getpid()}"
+        self.sender = f"dashboard-{os.getpid()}-{id(self):x}"
 
     def take(self) -> Snapshot:
         return self.feed.take()
@@ -243,7 +244,7 @@ class _Threaded:
             raise control.ControlError(f"{command}: the run is not running (r resets it)")
         if run_id is None:
             raise control.ControlError(f"{command}: no run seen on the broker yet")
-        topic, payload = control.encode(run_id, command, args, src=self._src, seq=next(self._seq))
+        topic, payload = control.encode(run_id, command, args, src=self.sender, seq=next(self._seq))
         loop.call_soon_threadsafe(self._publish, topic, payload)
         return f"sent {command}"
 
@@ -454,6 +455,7 @@ class StaticSource:
         self.title = str(info.get("name", "run"))
         self.rows, self.events, self.status, self.state = rows, list(events or []), status, state
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.sender: str | None = None  # recorded answers are history, not replies to us
         self._given = False
         self.resets = 0
 

@@ -116,9 +116,22 @@ class SwarmApp(App[None]):
             log.clear()
         if snapshot.events:
             log.add(snapshot.events)
+            self.notify_refusals(snapshot.events)
         if changed or not self.last_refresh:
             self.redraw()
         self.last_refresh = time.monotonic()
+
+    def notify_refusals(self, events: list[dict[str, Any]]) -> None:
+        """A fleet that refuses our control says why; the user should not have to read the log."""
+        sender = self.source.sender
+        for event in events:
+            if (
+                sender is not None
+                and event.get("event") == "control"
+                and event.get("ok") is False
+                and event.get("src") == sender
+            ):
+                self.notify(str(event.get("detail", "")), title="refused", severity="warning")
 
     def redraw(self) -> None:
         view = self.view
