@@ -202,3 +202,39 @@ def test_placement_follows_the_mix_and_regions() -> None:
     assert len(placement.kinds) == 10
     assert sorted(np.unique(placement.regions).tolist()) == [0, 1]
     assert placement.positions.shape == (10, 2)
+
+
+def _status_at(scenario, round_: int | None) -> dict[str, Any]:
+    """The fleet's live status as a dashboard sees it after `round_` (None: the last)."""
+    seen: dict[str, Any] = {}
+    fleet: list[Fleet] = []
+
+    def on_round(row: dict[str, Any]) -> None:
+        if round_ is None or row["round"] == round_:
+            seen.update(fleet[0].status())
+
+    fleet.append(Fleet(scenario, on_round=on_round))
+    summary = clock.run(fleet[0].run())
+    return seen | {"summary": summary}
+
+
+def test_status_reports_battery_left_and_sleeping_devices_per_class() -> None:
+    status = _status_at(load("tiny-pioneer", **{"run.rounds": 20}), 10)
+    hearables = status["classes"]["hearable"]
+    assert 0.0 < hearables["energy_left"] < 1.0  # they drew on their batteries
+    assert hearables["depleted"] == 0
+    # a duty cycle below 1 puts some of the live devices to sleep each round
+    assert 0 < hearables["asleep"] < hearables["alive"]
+
+
+def test_mains_devices_report_no_battery() -> None:
+    status = _status_at(load("cloud-titan", **{"run.rounds": 3}), 2)
+    assert all("energy_left" not in c for c in status["classes"].values())
+
+
+def test_live_awareness_agrees_with_the_summary_at_the_end() -> None:
+    status = _status_at(load("edge-guardian", **{"run.duration": 120.0}), None)
+    live, final = status["awareness"], status["summary"]["results"]
+    assert live["reached"] == final["reached"] > 0 and live["missed"] == final["missed"]
+    for key in ("p50", "p90", "p99"):
+        assert live[key] == pytest.approx(final["awareness_latency"][key])

@@ -462,45 +462,81 @@ class Fleet:
 
     def status(self) -> dict[str, Any]:
         """The fleet's live state: per-class counts and the knobs a control can turn."""
-        classes: dict[str, dict[str, int]] = {
+        classes: dict[str, dict[str, Any]] = {
             kind: {"total": total, "alive": 0, "crashed": 0}
             for kind, total in self._kind_totals.items()
         }
+        awake = getattr(self.work, "awake", None)  # duty-cycled devices (the mesh)
         for agent in self.agents:
             entry = classes[agent.kind]
             if agent.alive:
                 entry["alive"] += 1
+                if awake is not None and agent.index < len(awake) and not awake[agent.index]:
+                    entry["asleep"] = entry.get("asleep", 0) + 1
             elif agent.state is AgentState.CRASHED:
                 entry["crashed"] += 1
+        self._energy_status(classes)
         roster = self.roster
         sybil = classes.pop("sybil", None)
         loop = self.loop
         speed = getattr(loop, "speed", None)
-        return {
-            "round": self.world.rounds.round,
-            "time": max(0, self.world.rounds.round) * self.world.rounds.period,
-            "agents": self.roster.honest,
-            "shard": self.shard,
-            "classes": classes,
-            "sybils": {
-                "reserved": roster.count,
-                "joined": roster.count - roster.dormant() if roster.count else 0,
-                "alive": sybil["alive"] if sybil else 0,
-                "behaviour": self.scenario.sybil.behaviour if roster.count else None,
-            },
-            "paused": self.world.rounds.paused,
-            "speed": speed,
-            "virtual": hasattr(loop, "speed"),
-            "fanout": self.fanout,
-            "aggregator": self.aggregator,
-            "partitioned": bool(
-                getattr(getattr(self.broker, "network", None), "partitioned", False)
-            ),
-            "workload": self.scenario.fleet.workload,
-            "max_rounds": self.scenario.max_rounds,
-            "controls": {"applied": self.controller.applied, "refused": self.controller.refused},
-            "info": self._info(),
-        } | self._learning_status()
+        return (
+            {
+                "round": self.world.rounds.round,
+                "time": max(0, self.world.rounds.round) * self.world.rounds.period,
+                "agents": self.roster.honest,
+                "shard": self.shard,
+                "classes": classes,
+                "sybils": {
+                    "reserved": roster.count,
+                    "joined": roster.count - roster.dormant() if roster.count else 0,
+                    "alive": sybil["alive"] if sybil else 0,
+                    "behaviour": self.scenario.sybil.behaviour if roster.count else None,
+                },
+                "paused": self.world.rounds.paused,
+                "speed": speed,
+                "virtual": hasattr(loop, "speed"),
+                "fanout": self.fanout,
+                "aggregator": self.aggregator,
+                "partitioned": bool(
+                    getattr(getattr(self.broker, "network", None), "partitioned", False)
+                ),
+                "workload": self.scenario.fleet.workload,
+                "max_rounds": self.scenario.max_rounds,
+                "controls": {
+                    "applied": self.controller.applied,
+                    "refused": self.controller.refused,
+                },
+                "info": self._info(),
+            }
+            | self._learning_status()
+            | self._workload_status()
+        )
+
+    def _energy_status(self, classes: dict[str, dict[str, Any]]) -> None:
+        """Per class: battery energy left (share of capacity) and devices run flat.
+
+        Only metered cores count (learning and mesh devices); mains-powered classes and
+        workloads without meters report nothing rather than a made-up figure.
+        """
+        left: dict[str, list[float]] = {}
+        for index, core in self.cores.items():
+            meter = getattr(core, "meter", None)
+            if meter is None or meter.profile.mains:
+                continue
+            kind = self.placement.kinds[index]
+            sums = left.setdefault(kind, [0.0, 0.0, 0])
+            sums[0] += max(0.0, meter.remaining_j)
+            sums[1] += meter.profile.battery_j
+            sums[2] += meter.depleted
+        for kind, (remaining, capacity, flat) in left.items():
+            if kind in classes and capacity > 0:
+                classes[kind]["energy_left"] = remaining / capacity
+                classes[kind]["depleted"] = int(flat)
+
+    def _workload_status(self) -> dict[str, Any]:
+        live = getattr(self.work, "live_status", None)
+        return live() if live is not None else {}
 
     def _info(self) -> dict[str, Any]:
         """The scenario as an attached dashboard needs it (regions, classes, rules); once."""

@@ -298,6 +298,8 @@ class Hazards:
     _sense_rng: np.random.Generator
     _time: float = 0.0
     sybils: dict[int, SybilCore] = field(default_factory=dict)
+    # hazard id -> awareness latency (None: missed), once it can no longer change
+    _settled: dict[int, float | None] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -382,6 +384,43 @@ class Hazards:
             "aware_sum": sum(len(r.learned) for r in active),
             "audience_sum": sum(len(r.audience) for r in active),
             **counters,
+        }
+
+    def live_status(self) -> dict[str, Any]:
+        """Awareness latency so far, for a live dashboard (this process's audiences).
+
+        A hazard's latency is settled once the share knew it or it expired, so each
+        status looks again only at hazards still pending: cheap however long the run.
+        """
+        h = self.scenario.hazards
+        tracker = AwarenessTracker(h.radius_m, h.share)
+        pending = 0
+        for hid, rec in self.records.items():
+            if hid in self._settled or not rec.audience:
+                continue
+            tracker.record(hid, rec.appeared_at, rec.audience)
+            for taxi, t in rec.learned.items():
+                tracker.learned(hid, taxi, t)
+            if rec.expired_at is not None:
+                tracker.expired(hid, rec.expired_at)
+            reached = tracker.reached_at(hid)
+            if reached is not None:
+                self._settled[hid] = reached - rec.appeared_at
+            elif rec.expired_at is not None:
+                self._settled[hid] = None
+            else:
+                pending += 1
+        latencies = [v for v in self._settled.values() if v is not None]
+        p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies else (None,) * 3
+        return {
+            "awareness": {
+                "p50": None if p50 is None else float(p50),
+                "p90": None if p90 is None else float(p90),
+                "p99": None if p99 is None else float(p99),
+                "reached": len(latencies),
+                "missed": len(self._settled) - len(latencies),
+                "pending": pending,
+            }
         }
 
     def partial_results(self) -> dict[str, Any]:

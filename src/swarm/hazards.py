@@ -226,6 +226,10 @@ class AwarenessTracker:
         """A taxi judged a reading of a real hazard to be spurious."""
         self.missed_decisions.append((int(taxi), int(hazard_id), float(time)))
 
+    def reached_at(self, hazard_id: int) -> float | None:
+        """When `share` of the hazard's audience knew it (before expiry); None if not yet."""
+        return self._reached_at(self._hazards[hazard_id])
+
     def _reached_at(self, rec: _Awareness) -> float | None:
         k = self.needed(len(rec.audience))
         if len(rec.learned) < k:

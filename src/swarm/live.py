@@ -200,6 +200,7 @@ def scenario_info(scenario: Scenario) -> dict[str, Any]:
         "sybils": s.sybil.count,
         "voting": s.hazards.voting if s.fleet.workload == "hazards" else None,
         "quorum": s.hazards.quorum,
+        "share": s.hazards.share if s.fleet.workload == "hazards" else None,
     }
 
 

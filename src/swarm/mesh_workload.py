@@ -380,6 +380,11 @@ class Mesh:
         self._hop_count = np.zeros(ctx.max_hops + 1, dtype=np.int64)
         self._hop_error = [0] * (ctx.max_hops + 1)
 
+    @property
+    def awake(self) -> np.ndarray:
+        """Who has the radio on this round (by agent index)."""
+        return self._ctx.awake
+
     @classmethod
     def build(
         cls,

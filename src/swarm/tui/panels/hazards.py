@@ -25,10 +25,16 @@ class HazardsPanel(Panel):
             [(aware, "●", "green")], width=width, height=self.chart_rows, lo=0.0, hi=1.0
         )
         last = view.last
+        awareness = (view.status or {}).get("awareness") or {}
+        share = view.info.get("share")
         lines = Text.assemble(
             ("● aware ", "green"),
             (figure(last.get("aware_fraction")), "bold"),
             (f"  active {figure(last.get('hazards_active'))}\n", ""),
+            (f"{'time to ' + format(share, '.0%') if share else 'awareness'} ", ""),
+            (_latency(awareness), "bold"),
+            (f"  reached {figure(awareness.get('reached'))}", ""),
+            (f" missed {figure(awareness.get('missed'))}\n", ""),
             ("false alarms ", ""),
             (figure(last.get("false_alarms_heard")), "red"),
             ("  fakes believed ", ""),
@@ -37,3 +43,10 @@ class HazardsPanel(Panel):
             (figure(last.get("missed_decisions")), ""),
         )
         return Group(plot, lines)
+
+
+def _latency(awareness: dict[str, Any]) -> str:
+    """p50/p90/p99 in seconds, or '-' until a hazard has reached its share."""
+    if awareness.get("p50") is None:
+        return "p50 - p90 - p99 -"
+    return " ".join(f"{k} {awareness[k]:.2g}s" for k in ("p50", "p90", "p99"))

@@ -1,0 +1,60 @@
+"""Panels drawn from a View: the figures a user reads are there, in the right words."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from swarm.live import Snapshot
+from swarm.tui.panels.fleet import FleetPanel
+from swarm.tui.panels.hazards import HazardsPanel
+from swarm.tui.view import View
+
+
+def text(panel, view: View, width: int = 60) -> str:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(panel.draw(view, width))
+    return console.export_text()
+
+
+def view_of(info: dict, status: dict, rows: list[dict]) -> View:
+    view = View(info)
+    view.apply(Snapshot(rows=rows, status=status, state="running"))
+    return view
+
+
+def test_the_fleet_panel_shows_sleep_and_battery_only_when_the_fleet_has_them() -> None:
+    battery = view_of(
+        {"agents": 300},
+        {
+            "classes": {
+                "hearable": {
+                    "total": 300,
+                    "alive": 290,
+                    "asleep": 200,
+                    "crashed": 10,
+                    "energy_left": 0.15,
+                    "depleted": 4,
+                }
+            }
+        },
+        [{"round": 3, "time": 3.0}],
+    )
+    drawn = text(FleetPanel(), battery)
+    assert "asleep" in drawn and "energy" in drawn
+    assert "15%" in drawn and "4 flat" in drawn
+    mains = view_of(
+        {"agents": 10}, {"classes": {"gpu": {"total": 10, "alive": 10, "crashed": 0}}}, []
+    )
+    drawn = text(FleetPanel(), mains)
+    assert "asleep" not in drawn and "energy" not in drawn
+
+
+def test_the_hazards_panel_shows_awareness_latency_percentiles() -> None:
+    info = {"workload": "hazards", "share": 0.9}
+    row = {"round": 10, "time": 1.0, "aware_fraction": 0.5, "hazards_active": 2}
+    awareness = {"p50": 0.64, "p90": 3.1, "p99": 30.4, "reached": 24, "missed": 1}
+    drawn = text(HazardsPanel(), view_of(info, {"awareness": awareness}, [row]))
+    assert "time to 90%" in drawn
+    assert "p50 0.64s p90 3.1s p99 30s" in drawn and "reached 24" in drawn
+    early = text(HazardsPanel(), view_of(info, {"awareness": {"p50": None}}, [row]))
+    assert "p50 - p90 - p99 -" in early
