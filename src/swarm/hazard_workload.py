@@ -300,6 +300,7 @@ class Hazards:
     sybils: dict[int, SybilCore] = field(default_factory=dict)
     # hazard id -> awareness latency (None: missed), once it can no longer change
     _settled: dict[int, float | None] = field(default_factory=dict)
+    _judges: dict[str, Any] | None = None  # the compound-judges check, worked out once
 
     @classmethod
     def build(
@@ -386,6 +387,23 @@ class Hazards:
             **counters,
         }
 
+    def judges(self) -> dict[str, Any]:
+        """Voting measured beside its law (`compound_judges`): the same for the whole run."""
+        if self._judges is None:
+            found = compound_judges(
+                _config(self.scenario), generator(self.scenario.run.seed, Stream.SENSING, 2)
+            )
+            measured, independent = found["measured"], found["independent"]
+            self._judges = {
+                "k": measured["k"],
+                "member_accuracy": measured["mean_member_accuracy"],
+                "majority": measured["majority"],
+                "majority_law": measured["majority_law"],
+                "error_correlation": measured["error_correlation"],
+                "independent_majority": independent["majority"],
+            }
+        return self._judges
+
     def live_status(self) -> dict[str, Any]:
         """Awareness latency so far, for a live dashboard (this process's audiences).
 
@@ -413,6 +431,7 @@ class Hazards:
         latencies = [v for v in self._settled.values() if v is not None]
         p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies else (None,) * 3
         return {
+            "judges": self.judges(),
             "awareness": {
                 "p50": None if p50 is None else float(p50),
                 "p90": None if p90 is None else float(p90),
@@ -420,7 +439,7 @@ class Hazards:
                 "reached": len(latencies),
                 "missed": len(self._settled) - len(latencies),
                 "pending": pending,
-            }
+            },
         }
 
     def partial_results(self) -> dict[str, Any]:

@@ -58,3 +58,23 @@ def test_the_hazards_panel_shows_awareness_latency_percentiles() -> None:
     assert "p50 0.64s p90 3.1s p99 30s" in drawn and "reached 24" in drawn
     early = text(HazardsPanel(), view_of(info, {"awareness": {"p50": None}}, [row]))
     assert "p50 - p90 - p99 -" in early
+
+
+def test_the_consensus_panel_puts_measured_voting_beside_the_law() -> None:
+    from swarm.tui.panels.consensus import ConsensusPanel
+
+    info = {"workload": "hazards", "voting": "quorum", "quorum": 2}
+    judges = {
+        "k": 5,
+        "member_accuracy": 0.885,
+        "majority": 0.911,
+        "majority_law": 0.987,
+        "error_correlation": 0.45,
+        "independent_majority": 0.986,
+    }
+    row = {"round": 9, "readings": 100, "false_alarms": 3, "missed_decisions": 1}
+    drawn = text(ConsensusPanel(), view_of(info, {"judges": judges}, [row]), width=70)
+    assert "5 judges, each 0.885" in drawn
+    assert "majority 0.911  law 0.987  indep. 0.986" in drawn
+    assert "taxis right 0.96 of 100 readings" in drawn
+    assert "(1-p)^2 0.0016" in drawn

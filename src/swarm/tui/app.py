@@ -95,11 +95,12 @@ class SwarmApp(App[None]):
         self.refresh_from_source()
 
     def on_resize(self) -> None:
-        width = self.size.width
+        width, height = self.size
         grid = self.panels[0].parent
         if grid is None:
             return
         grid.styles.grid_size_columns = 1 if width < 70 else 2 if width < 150 else 3
+        self.log_panel.styles.height = 4 if height < 30 else 6 if height < 45 else 10
 
     def on_unmount(self) -> None:
         self.source.stop()

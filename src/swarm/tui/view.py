@@ -1,7 +1,7 @@
 """What the dashboard knows about a run, built from batches of a `Source` (no textual).
 
 Panels read a `View`; they never see the source. Series are bounded so a long session
-keeps constant memory, and rates are taken between the last two rows that arrived.
+keeps constant memory, and rates are taken over the last few rows that arrived.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ __all__ = ["SERIES_POINTS", "View"]
 
 SERIES_POINTS = 600  # rows kept for charts
 LOG_LINES = 200  # events kept for the log panel
+RATE_ROWS = 10  # rows a rate is taken over
 
 
 @dataclass
@@ -65,11 +66,11 @@ class View:
         """The numeric values of `key` over the kept rows (None and missing skipped)."""
         return [float(v) for r in self.rows if type(v := r.get(key)) in (int, float)]
 
-    def rate(self, key: str) -> float | None:
-        """Per simulated second, between the last two rows."""
+    def rate(self, key: str, window: int = RATE_ROWS) -> float | None:
+        """Per simulated second over the last `window` rows: bursty traffic reads steadily."""
         if len(self.rows) < 2:
             return None
-        a, b = self.rows[-2], self.rows[-1]
+        a, b = self.rows[-min(window, len(self.rows))], self.rows[-1]
         dt = b.get("time", 0) - a.get("time", 0)
         if dt <= 0 or key not in a or key not in b:
             return None

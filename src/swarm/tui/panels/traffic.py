@@ -17,11 +17,11 @@ class TrafficPanel(Panel):
 
     def draw(self, view: View, width: int) -> Any:
         last = view.last
-        table = Table(box=None, expand=True, show_header=False, pad_edge=False)
-        table.add_column("what")
-        table.add_column("now", justify="right")
+        table = Table(box=None, expand=True, pad_edge=False, header_style="dim")
+        table.add_column("")
+        table.add_column("per s", justify="right")  # per simulated second, recent rows
         table.add_column("total", justify="right")
-        for label, key in (("msgs/s", "sent"), ("delivered/s", "delivered"), ("bytes/s", "bytes")):
+        for label, key in (("sent", "sent"), ("delivered", "delivered"), ("bytes", "bytes")):
             table.add_row(label, figure(view.rate(key)), figure(last.get(key)))
         table.add_row("dropped", figure(view.rate("dropped")), figure(last.get("dropped")))
         malformed = (last.get("dropped_malformed") or 0) + view.malformed
