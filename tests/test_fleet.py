@@ -211,7 +211,7 @@ def _status_at(scenario, round_: int | None) -> dict[str, Any]:
 
     def on_round(row: dict[str, Any]) -> None:
         if round_ is None or row["round"] == round_:
-            seen.update(fleet[0].status())
+            seen.update(fleet[0].status(), row=row)
 
     fleet.append(Fleet(scenario, on_round=on_round))
     summary = clock.run(fleet[0].run())
@@ -238,3 +238,6 @@ def test_live_awareness_agrees_with_the_summary_at_the_end() -> None:
     assert live["reached"] == final["reached"] > 0 and live["missed"] == final["missed"]
     for key in ("p50", "p90", "p99"):
         assert live[key] == pytest.approx(final["awareness_latency"][key])
+    # a row's "sent" is the broker's count (metrics rows too), the taxis' warnings apart
+    row = status["row"]
+    assert row["sent"] > row["warnings_sent"] > 0

@@ -87,7 +87,7 @@ def test_hazards_are_detected_and_awareness_latency_is_measured(single) -> None:
     assert res["messages"] > 0 and res["messages_per_taxi"] == res["messages"] / N
     assert res["rejected"] == 0 and res["untracked"] == 0
     assert 0.8 < res["decision_accuracy"] <= 1.0
-    assert rows[-1]["sent"] == res["messages"]
+    assert rows[-1]["warnings_sent"] == res["messages"]
     assert any(row["aware_fraction"] is not None and row["aware_fraction"] > 0 for row in rows)
     for row in rows:
         assert row["aware"] <= row["audience"]

@@ -380,6 +380,8 @@ class Hazards:
         active = [self.records[h.id] for h in self.city.active]
         counters = self._counters()
         del counters["budget_violations"]
+        # A row's "sent" is the broker's count of every publish; the taxis' own is apart.
+        counters["warnings_sent"] = counters.pop("sent")
         return {
             "hazards_active": len(active),  # the same in every process: merged by max
             "aware_sum": sum(len(r.learned) for r in active),
@@ -485,7 +487,8 @@ def merge_sample(parts: list[dict[str, Any]], n: int) -> dict[str, Any]:
     }
     for key in _COUNTERS:
         if key != "budget_violations":
-            row[key] = sum(p[key] for p in parts)
+            column = "warnings_sent" if key == "sent" else key
+            row[column] = sum(p[column] for p in parts)
     return row
 
 
