@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 
@@ -13,10 +14,11 @@ from swarm.scenario import from_dict, load
 from swarm.tui import build_app
 
 
-async def until(pilot, condition, timeout: float = 30.0) -> None:
+async def until(pilot, condition, timeout: float = 30.0, seen=lambda: "") -> None:
+    """Wait for `condition`; on timeout say what the dashboard had (`seen`)."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "the dashboard never showed it"
+        assert time.monotonic() < deadline, f"the dashboard never showed it; it had {seen()}"
         await pilot.pause(0.05)
 
 
@@ -40,7 +42,8 @@ def test_the_sybil_key_injects_into_the_running_fleet_and_q_stops_it() -> None:
 
     async def session() -> None:
         async with app.run_test() as pilot:
-            await until(pilot, lambda: len(app.view.rows) >= 2 and app.view.status)
+            await until(pilot, lambda: len(app.view.rows) >= 4 and app.view.status)
+            assert gc.get_freeze_count() > 0  # the built fleet is out of full collections
             assert app.view.status["sybils"]["joined"] == 0
             await pilot.press("s")
             await until(pilot, lambda: app.view.status["sybils"]["joined"] == 5)
@@ -52,6 +55,7 @@ def test_the_sybil_key_injects_into_the_running_fleet_and_q_stops_it() -> None:
 
     asyncio.run(session())
     assert not source.running  # the fleet's thread ended with the app
+    assert gc.get_freeze_count() == 0  # and what it held can be collected again
     assert source.fleet.roster.joined(source.fleet.now()) == 5
 
 
@@ -84,8 +88,14 @@ def test_attach_shows_a_headless_run_on_mosquitto_and_controls_reach_it(mosquitt
             assert app.query_one("#gossip").display
             await pilot.press("f")
             await until(pilot, lambda: app.view.status.get("fanout") == 2)
+            # started twice (here, then by the app) it is still one session on the broker
+            assert source.link.reconnects == 0
             await pilot.press("p")  # a real broker's links are not the fleet's to cut
-            await until(pilot, lambda: any("real broker" in w for w in warnings))
+            await until(
+                pilot,
+                lambda: any("real broker" in w for w in warnings),
+                seen=lambda: f"warnings {warnings}, events {list(app.view.events)[-3:]}",
+            )
             await pilot.press("q")
 
     try:
