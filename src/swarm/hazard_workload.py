@@ -40,7 +40,13 @@ from swarm.agents.sybil import Roster, SybilCore
 from swarm.city import City, CityConfig, Observation, Taxis, sense
 from swarm.consensus.tally import VoteTally
 from swarm.gossip.core import ProtocolViolation, Send
-from swarm.hazards import AwarenessTracker, HazardModel, check_embedding, compound_judges
+from swarm.hazards import (
+    AwarenessTracker,
+    HazardModel,
+    check_embedding,
+    compound_judges,
+    latency_percentiles,
+)
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 
@@ -93,6 +99,14 @@ _COUNTERS = (
     "untracked",
     "sent",
 )
+# The counters as metrics-row columns. A row's "sent" is the broker's count of every
+# publish, so the taxis' warnings get a name of their own; budget violations depend on
+# wall-clock time and stay out of the rows, which must be byte-identical per seed.
+_ROW_COLUMNS = {
+    key: "warnings_sent" if key == "sent" else key
+    for key in _COUNTERS
+    if key != "budget_violations"
+}
 
 
 @dataclass(slots=True)
@@ -379,14 +393,11 @@ class Hazards:
         """Additive per-process figures for one metrics row (no wall-clock figures)."""
         active = [self.records[h.id] for h in self.city.active]
         counters = self._counters()
-        del counters["budget_violations"]
-        # A row's "sent" is the broker's count of every publish; the taxis' own is apart.
-        counters["warnings_sent"] = counters.pop("sent")
         return {
             "hazards_active": len(active),  # the same in every process: merged by max
             "aware_sum": sum(len(r.learned) for r in active),
             "audience_sum": sum(len(r.audience) for r in active),
-            **counters,
+            **{column: counters[key] for key, column in _ROW_COLUMNS.items()},
         }
 
     def judges(self) -> dict[str, Any]:
@@ -431,13 +442,10 @@ class Hazards:
             else:
                 pending += 1
         latencies = [v for v in self._settled.values() if v is not None]
-        p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies else (None,) * 3
         return {
             "judges": self.judges(),
             "awareness": {
-                "p50": None if p50 is None else float(p50),
-                "p90": None if p90 is None else float(p90),
-                "p99": None if p99 is None else float(p99),
+                **latency_percentiles(latencies),
                 "reached": len(latencies),
                 "missed": len(self._settled) - len(latencies),
                 "pending": pending,
@@ -485,10 +493,8 @@ def merge_sample(parts: list[dict[str, Any]], n: int) -> dict[str, Any]:
         "audience": audience,
         "aware_fraction": aware / audience if audience else None,
     }
-    for key in _COUNTERS:
-        if key != "budget_violations":
-            column = "warnings_sent" if key == "sent" else key
-            row[column] = sum(p[column] for p in parts)
+    for column in _ROW_COLUMNS.values():
+        row[column] = sum(p[column] for p in parts)
     return row
 
 

@@ -162,6 +162,15 @@ class _Awareness:
     expired_at: float | None = None
 
 
+def latency_percentiles(latencies: Iterable[float]) -> dict[str, float | None]:
+    """p50, p90 and p99 of awareness latencies; None each when no hazard was reached."""
+    lat = np.asarray(list(latencies), dtype=float)
+    if not lat.size:
+        return {"p50": None, "p90": None, "p99": None}
+    p50, p90, p99 = np.percentile(lat, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
+
+
 class AwarenessTracker:
     """Per-hazard awareness latency: time until `share` of the hazard's audience knew it.
 
@@ -246,11 +255,7 @@ class AwarenessTracker:
         return np.asarray(out, dtype=float)
 
     def percentiles(self) -> dict[str, float | None]:
-        lat = self.latencies()
-        if not lat.size:
-            return {"p50": None, "p90": None, "p99": None}
-        p50, p90, p99 = np.percentile(lat, [50, 90, 99])
-        return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
+        return latency_percentiles(self.latencies())
 
     def summary(self) -> dict[str, int | float | None]:
         """Counts and latency percentiles; `pending` hazards are live and not yet reached."""

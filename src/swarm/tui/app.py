@@ -125,10 +125,11 @@ class SwarmApp(App[None]):
     def notify_refusals(self, events: list[dict[str, Any]]) -> None:
         """A fleet that refuses our control says why; the user should not have to read the log."""
         sender = self.source.sender
+        if sender is None:  # a recording: its answers were never meant for us
+            return
         for event in events:
             if (
-                sender is not None
-                and event.get("event") == "control"
+                event.get("event") == "control"
                 and event.get("ok") is False
                 and event.get("src") == sender
             ):
