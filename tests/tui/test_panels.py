@@ -78,3 +78,18 @@ def test_the_consensus_panel_puts_measured_voting_beside_the_law() -> None:
     assert "majority 0.911  law 0.987  indep. 0.986" in drawn
     assert "taxis right 0.96 of 100 readings" in drawn
     assert "(1-p)^2 0.0016" in drawn
+
+
+def test_a_panel_fed_garbage_says_so_instead_of_stopping_the_dashboard() -> None:
+    from swarm.tui.panels.consensus import ConsensusPanel
+
+    garbage = view_of(
+        {"workload": "hazards"},
+        {"judges": {"x": 1}, "classes": {"taxi": {"energy_left": "lots"}}},
+        [{"round": 1, "readings": 3}],
+    )
+    for panel in (FleetPanel(), ConsensusPanel()):
+        shown: list = []
+        panel.update = shown.append  # what Static would display
+        panel.show(garbage)
+        assert "cannot draw from this run's data" in str(shown[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.widgets import Static
 
 from swarm.tui.view import View
@@ -27,8 +28,16 @@ class Panel(Static):
         return True
 
     def show(self, view: View) -> None:
-        """Redraw from the view; panels keep no state of their own."""
-        self.update(self.draw(view, max(20, self.content_size.width or 36)))
+        """Redraw from the view; panels keep no state of their own.
+
+        Status and rows may come from any client on a broker: a figure of the wrong type
+        or a missing key is shown as such in the panel, and never stops the dashboard.
+        """
+        try:
+            drawn = self.draw(view, max(20, self.content_size.width or 36))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            drawn = Text(f"cannot draw from this run's data: {type(exc).__name__}: {exc}", "red")
+        self.update(drawn)
 
     @property
     def chart_rows(self) -> int:
