@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from swarm.fleet import run_scenario
+from swarm.run.runner import run_scenario
 from swarm.scenario import from_dict, load
 
 

@@ -159,7 +159,7 @@ def test_controls_that_do_not_fit_the_run_are_refused_with_the_reason() -> None:
     )
     refused = answers(fleet)
     assert [ok for _, ok, _ in refused] == [False] * 5
-    assert "only a learn.strategy" in refused[0][2]
+    assert "no aggregation server" in refused[0][2]
     assert "reserves no Sybil" in refused[1][2]
     assert "no region 'west'" in refused[2][2]
     assert "neighbours" in refused[3][2]

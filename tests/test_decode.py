@@ -13,7 +13,7 @@ import numpy as np
 from swarm import decode, wire
 from swarm.broker.server import MosquittoServer
 from swarm.cli import main
-from swarm.fleet import run_scenario
+from swarm.run.runner import run_scenario
 from swarm.scenario import from_dict
 
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from swarm import clock, laws, wire
-from swarm.fleet import Fleet, place_agents, run_scenario
+from swarm.fleet import Fleet
+from swarm.placement import place_agents
+from swarm.run.runner import run_scenario
 from swarm.scenario import ScenarioError, from_dict, load
 
 
@@ -177,7 +179,7 @@ def test_a_core_bug_crashes_one_agent_and_the_run_goes_on() -> None:
     def broken(*args: Any) -> list[Any]:
         raise RuntimeError("boom")
 
-    victim = 7 if fleet.origin != 7 else 8
+    victim = 7 if fleet.workload.origin != 7 else 8
     fleet.cores[victim].on_message = broken  # type: ignore[method-assign]
     summary = clock.run(fleet.run())
     assert [c["agent"] for c in summary["crashes"]] == [fleet.world.ids[victim]]

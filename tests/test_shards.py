@@ -14,8 +14,8 @@ import pytest
 
 from swarm.broker.server import MosquittoServer
 from swarm.cli import main
+from swarm.run.shards import run_sharded
 from swarm.scenario import from_dict
-from swarm.shards import run_sharded
 
 
 def scenario(name: str, count: int = 200, rounds: int = 60, **run: Any):

@@ -10,9 +10,10 @@ import pytest
 
 from swarm import clock, laws, topics, wire
 from swarm.cli import main
-from swarm.fleet import Fleet, run_scenario
-from swarm.learn.compression import expected_factor
+from swarm.fleet import Fleet
+from swarm.run.runner import run_scenario
 from swarm.scenario import ScenarioError, from_dict, load
+from swarm.workloads.learn.compression import expected_factor
 
 
 def learning(strategy: str = "gossip", count: int = 8, rounds: int = 6, **learn: Any):
@@ -185,7 +186,7 @@ def test_tiny_pioneer_reports_how_readings_degrade_over_hops_and_time() -> None:
 
 
 def test_a_learning_fleet_runs_in_two_shards_over_mosquitto(mosquitto) -> None:
-    from swarm.shards import run_sharded
+    from swarm.run.shards import run_sharded
 
     data = learning("allreduce", count=6, rounds=10).to_dict()
     data["gossip"] = {"period": 0.3}

@@ -11,45 +11,27 @@ attacked ones, so one summary shows what the attack cost.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from swarm.agents.sybil import Roster
 from swarm.scenario import Scenario
+from swarm.workloads.base import Partial
 
-if TYPE_CHECKING:
-    from swarm.fleet import Fleet
-
-__all__ = ["CLEAN_KEYS", "attack_partial", "attack_results", "compare_clean"]
-
-# The figures of a run that the clean comparison reports, by workload.
-CLEAN_KEYS = {
-    "learn": ("accuracy", "accuracy_spread"),
-    "hazards": ("false_alarms_heard", "reached_fraction", "awareness_latency"),
-    "gossip": ("residue", "t_last", "variance_final", "max_error"),
-}
+__all__ = ["attack_partial", "attack_results"]
 
 
-def attack_partial(fleet: Fleet) -> dict[str, Any]:
-    """This process's share of the attack figures."""
-    sybils = fleet.sybil_cores.values()
-    part: dict[str, Any] = {
-        "sent": sum(c.sent for c in sybils),
-        "received": sum(c.received for c in sybils),
+def attack_partial(roster: Roster, sybils: Iterable[Any], workload: Partial) -> Partial:
+    """This process's share of the attack figures: its Sybils' traffic, who joined when,
+    and what the workload's defenses saw (`workload`)."""
+    cores = list(sybils)
+    return {
+        "sent": sum(c.sent for c in cores),
+        "received": sum(c.received for c in cores),
         # Live `inject` controls admit dormant Sybils: the roster, not the scenario, knows.
-        "join_times": [t if math.isfinite(t) else None for t in fleet.roster.join_times],
+        "join_times": [t if math.isfinite(t) else None for t in roster.join_times],
+        **workload,
     }
-    s = fleet.scenario
-    if s.sybil.behaviour == "eclipse" and s.sybil.victim in fleet.cores:
-        core = fleet.cores[s.sybil.victim]
-        if fleet.work is not None:
-            test = fleet.work.dataset
-            part["victim_accuracy"] = core.accuracy(test.X_test, test.y_test)
-        elif hasattr(core, "informed_round"):
-            part["victim_informed_round"] = core.informed_round(fleet.rumor_id)
-    if hasattr(fleet.work, "attack_partial"):
-        part |= fleet.work.attack_partial()
-    return part
 
 
 def attack_results(
@@ -106,22 +88,3 @@ def attack_results(
         out["targeted_misclassification"] = total / count if count else None
         out["source_class"], out["target_class"] = s.source_class, s.target_class
     return out
-
-
-def compare_clean(summary: dict[str, Any], scenario: Scenario) -> None:
-    """Run `scenario` without Sybils (embedded, same seed) and add its figures."""
-    if not scenario.sybil.count or not scenario.sybil.compare_clean:
-        return
-    from swarm.fleet import run_scenario
-    from swarm.scenario import from_dict
-
-    data = scenario.to_dict()
-    data["sybil"] = {**data["sybil"], "count": 0}
-    clean = run_scenario(from_dict(data))["results"]
-    attacked = summary["results"]
-    keys = CLEAN_KEYS.get(scenario.fleet.workload, ())
-    block = {key: clean[key] for key in keys if key in clean}
-    attack = attacked.setdefault("attack", {})
-    attack["clean"] = block
-    if "accuracy" in block:
-        attack["accuracy_loss"] = block["accuracy"] - attacked["accuracy"]

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from swarm import __version__
-from swarm.scenario import ScenarioError, builtin_names, load
+from swarm import __version__, workloads
+from swarm.scenario import ScenarioError, builtin_names, from_dict, load
 
 EPILOG_RUN = """\
 examples:
@@ -210,6 +211,12 @@ def _parser() -> argparse.ArgumentParser:
         "(every key, defaults filled in), a starting point for your own file.",
     )
     scenarios.add_argument("name", nargs="?", help="a built-in scenario to print")
+    scenarios.add_argument(
+        "--workloads",
+        action="store_true",
+        help="list the registered workloads instead: what their agents do, their scenario "
+        "section, message kinds and Sybil behaviours",
+    )
 
     bench = sub.add_parser(
         "bench",
@@ -304,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "control":
             return _cmd_control(args)
         if args.command == "bench":
-            from swarm.bench import main as bench_main
+            from swarm.run.bench import main as bench_main
 
             return bench_main(args.names, as_json=args.json, list_only=args.list, quick=args.quick)
     except ScenarioError as exc:
@@ -320,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
-    from swarm import live
+    from swarm.run import live
 
     source: Any
     if args.attach is not None and args.replay is not None:
@@ -391,6 +398,8 @@ def _cmd_control(args: argparse.Namespace) -> int:
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
+    if args.workloads:
+        return _print_workloads()
     if args.name:
         print(load(args.name).to_toml(), end="")
         return 0
@@ -401,19 +410,27 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     table.add_column("description")
     for name in builtin_names():
         s = load(name)
-        does = {
-            "gossip": s.gossip.protocol,
-            "learn": f"learn ({s.learn.strategy})",
-            "hazards": "hazards",
-            "mesh": "mesh",
-        }[s.fleet.workload]
+        does = workloads.spec(s.fleet.workload).describe(s)
         table.add_row(name, str(s.fleet.count), does, s.run.description)
     Console().print(table)
     return 0
 
 
+def _print_workloads() -> int:
+    table = Table(title="workloads (fleet.workload)", title_justify="left")
+    for column in ("name", "agents", "section", "message kinds", "Sybil behaviours"):
+        table.add_column(column, style="bold" if column == "name" else None)
+    for name in workloads.names():
+        spec = workloads.spec(name)
+        section = escape(f"[{name}]") if spec.section is not None else "-"
+        behaviours = ", ".join(spec.behaviours) or "-"
+        table.add_row(name, spec.summary, section, ", ".join(spec.kinds), behaviours)
+    Console().print(table)
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from swarm.fleet import run_scenario
+    from swarm.run.runner import run_scenario
 
     direct = _direct_overrides(args)
     if args.shards > 1:
@@ -470,7 +487,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         with progress:
             if args.shards > 1:
-                from swarm.shards import run_sharded
+                from swarm.run.shards import run_sharded
 
                 summary = run_sharded(
                     scenario, args.broker, args.shards, out_dir=args.out, on_round=on_round
@@ -506,7 +523,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--shard {args.shard!r}: use I/N, e.g. 0/2") from None
     if not 0 <= index < count:
         raise ScenarioError(f"--shard {args.shard!r}: need 0 <= I < N")
-    from swarm.shards import run_worker
+    from swarm.run.shards import run_worker
 
     return asyncio.run(run_worker(args.broker, args.run, index, count, args.timeout))
 
@@ -623,14 +640,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table.add_column("figure", style="bold")
     table.add_column("value", justify="right")
     speedup = summary["sim_time"] / summary["wall_time"] if summary["wall_time"] else 0.0
-    scenario = summary["scenario"]
-    workload = scenario["fleet"]["workload"]
-    doing = {
-        "gossip": ("protocol", scenario["gossip"]["protocol"]),
-        "learn": ("strategy", f"{scenario['learn']['strategy']} on {scenario['learn']['dataset']}"),
-        "hazards": ("workload", "hazards"),
-        "mesh": ("workload", "mesh sensing"),
-    }[workload]
+    scenario = from_dict(summary["scenario"])
+    doing = ("workload", workloads.spec(scenario.fleet.workload).describe(scenario))
     rows = [
         ("agents", summary["agents"]),
         doing,

@@ -21,10 +21,16 @@ import itertools
 import math
 import selectors
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+import traceback
+from collections.abc import Callable, Coroutine, Mapping
+from contextvars import Context
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 __all__ = ["VirtualTimeLoop", "now", "run", "sleep_until"]
 
@@ -33,6 +39,12 @@ class _SequencedTimer(asyncio.TimerHandle):
     """A timer ordered by (when, sequence) so that ties fire first-scheduled-first."""
 
     __slots__ = ("_seq",)
+
+    _seq: int
+    # CPython's private slots of Handle and TimerHandle, which typeshed does not declare.
+    _source_traceback: traceback.StackSummary | None
+    _scheduled: bool
+    _when: float
 
     def __lt__(self, other: object) -> bool:
         if isinstance(other, _SequencedTimer):
@@ -56,25 +68,29 @@ class _VirtualSelector(selectors.BaseSelector):
         self._real = real
         self._skipped_polls = 0
 
-    def register(self, fileobj, events, data=None):  # type: ignore[no-untyped-def]
+    def register(
+        self, fileobj: FileDescriptorLike, events: int, data: Any = None
+    ) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
 
-    def unregister(self, fileobj):  # type: ignore[no-untyped-def]
+    def unregister(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
         return self._real.unregister(fileobj)
 
-    def modify(self, fileobj, events, data=None):  # type: ignore[no-untyped-def]
+    def modify(
+        self, fileobj: FileDescriptorLike, events: int, data: Any = None
+    ) -> selectors.SelectorKey:
         return self._real.modify(fileobj, events, data)
 
-    def get_key(self, fileobj):  # type: ignore[no-untyped-def]
+    def get_key(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
         return self._real.get_key(fileobj)
 
-    def get_map(self):  # type: ignore[no-untyped-def]
+    def get_map(self) -> Mapping[FileDescriptorLike, selectors.SelectorKey]:
         return self._real.get_map()
 
     def close(self) -> None:
         self._real.close()
 
-    def select(self, timeout: float | None = None):  # type: ignore[no-untyped-def]
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if timeout == 0:
             # Busy loop iteration: skip most syscalls; the ready queue is checked anyway.
             self._skipped_polls += 1
@@ -138,7 +154,11 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._now = target
 
     def call_at(
-        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+        self,
+        when: float,
+        callback: Callable[[*Ts], object],
+        *args: *Ts,
+        context: Context | None = None,
     ) -> asyncio.TimerHandle:
         if when is None:
             raise TypeError("when cannot be None")

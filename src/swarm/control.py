@@ -3,8 +3,9 @@
 A dashboard, a script or `mosquitto_pub` turns the same knobs by publishing one control
 envelope (`wire` kind "control", body a dict of arguments). `parse` checks a command and
 its arguments without touching a fleet (sans-I/O); `Controller` applies a checked command
-to a running `Fleet` and answers every message, applied or refused, with a `control`
-event on `swarm/<run>/events/control`, so nothing sent is lost silently.
+to a running fleet, seen only through the small `ControlTarget` protocol, and answers
+every message, applied or refused, with a `control` event on `swarm/<run>/events/control`,
+so nothing sent is lost silently.
 
 The shard coordinator's own messages (scenario, start, stop) share the topic space and
 are left to it.
@@ -13,21 +14,26 @@ are left to it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from swarm import topics, wire
+from swarm.agents.base import Agent
+from swarm.agents.sybil import Roster
+from swarm.broker.network import NetworkModel
+from swarm.consensus.aggregate import AGGREGATORS
+from swarm.metrics import MessageCounters
+from swarm.scenario import Scenario
 from swarm.seeding import Stream, generator
-
-if TYPE_CHECKING:
-    from swarm.fleet import Fleet
 
 __all__ = [
     "COMMANDS",
     "Command",
     "ControlError",
+    "ControlTarget",
     "Controller",
     "encode",
     "parse",
@@ -35,7 +41,7 @@ __all__ = [
 
 CONTROL = wire.register_kind("control")
 EVENT = wire.register_kind("event")
-SHARD_PROTOCOL = frozenset({"scenario", "start", "stop"})  # swarm.shards owns these
+SHARD_PROTOCOL = frozenset({"scenario", "start", "stop"})  # swarm.run.shards owns these
 MAX_SPEED = 1e6  # simulated seconds per wall second
 
 COMMANDS: dict[str, str] = {
@@ -63,7 +69,11 @@ class Command:
 
 def _number(args: dict[str, Any], key: str, lo: float, hi: float) -> float:
     value = args.get(key)
-    if type(value) not in (int, float) or not math.isfinite(value) or not lo < value <= hi:
+    if (
+        not (type(value) is int or type(value) is float)
+        or not math.isfinite(value)
+        or not lo < value <= hi
+    ):
         raise ControlError(f"{key} = {value!r}: need a number in ({lo:g}, {hi:g}]")
     return float(value)
 
@@ -130,10 +140,48 @@ def encode(
     return topics.control(run_id, command), payload
 
 
+class ControlTarget(Protocol):
+    """What a control can see and turn of a running fleet."""
+
+    scenario: Scenario
+    roster: Roster
+
+    @property
+    def counters(self) -> MessageCounters: ...
+    @property
+    def round(self) -> int: ...
+    @property
+    def network(self) -> NetworkModel | None:
+        """The modelled network (embedded broker); None on a real broker."""
+        ...
+
+    @property
+    def min_degree(self) -> int:
+        """The fewest neighbours any agent has: the largest fanout that fits."""
+        ...
+
+    def now(self) -> float: ...
+    def set_paused(self, paused: bool) -> None: ...
+    def set_speed(self, speed: float) -> bool:
+        """False when time is the wall clock's."""
+        ...
+
+    def honest_agents(self) -> Sequence[Agent]: ...
+    def set_fanout(self, fanout: int) -> int:
+        """How many agents took it (0: none gossips with a fanout)."""
+        ...
+
+    def set_aggregator(self, rule: str) -> int:
+        """How many servers took it (0: the workload has none)."""
+        ...
+
+    def publish_event(self, kind: str, body: dict[str, Any]) -> None: ...
+
+
 class Controller:
     """Applies control messages to one running fleet and reports each on the events topic."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: ControlTarget) -> None:
         self.fleet = fleet
         self.applied = 0
         self.refused = 0
@@ -147,11 +195,11 @@ class Controller:
         try:
             envelope = wire.decode(payload)
         except wire.MalformedMessage as exc:
-            self.fleet.world.counters.dropped_malformed += 1
+            self.fleet.counters.dropped_malformed += 1
             self._report(name, False, f"undecodable: {exc}")
             return
         if envelope.kind != CONTROL:
-            self.fleet.world.counters.dropped_malformed += 1
+            self.fleet.counters.dropped_malformed += 1
             self._report(name, False, f"kind {envelope.kind!r} on a control topic")
             return
         try:
@@ -170,24 +218,16 @@ class Controller:
 
     # -- the commands ------------------------------------------------------------------
     def _pause(self) -> str:
-        self._set_paused(True)
+        self.fleet.set_paused(True)
         return "paused"
 
     def _resume(self) -> str:
-        self._set_paused(False)
+        self.fleet.set_paused(False)
         return "resumed"
 
-    def _set_paused(self, paused: bool) -> None:
-        self.fleet.world.rounds.paused = paused
-        loop = self.fleet.loop
-        if loop is not None and hasattr(loop, "paused"):
-            loop.paused = paused
-
     def _speed(self, speed: float) -> str:
-        loop = self.fleet.loop
-        if loop is None or not hasattr(loop, "speed"):
+        if not self.fleet.set_speed(speed):
             raise ControlError("speed: a run on a real broker follows the wall clock")
-        loop.speed = speed
         return f"{speed:g} simulated s per s"
 
     def _inject(self, count: int) -> str:
@@ -205,8 +245,8 @@ class Controller:
 
     def _crash(self, fraction: float, kind: str | None, region: str | None) -> str:
         fleet = self.fleet
-        kinds = fleet.placement.kinds
-        if kind is not None and kind not in set(kinds[: fleet.roster.honest]):
+        honest = fleet.honest_agents()
+        if kind is not None and kind not in {a.kind for a in honest}:
             raise ControlError(f"crash: no agent of class {kind!r} in this fleet")
         regions = fleet.scenario.fleet.regions
         if region is not None and region not in regions:
@@ -214,9 +254,8 @@ class Controller:
         target = None if region is None else regions.index(region)
         candidates = [
             a
-            for a in fleet.agents
+            for a in honest
             if a.alive
-            and a.index < fleet.roster.honest
             and (kind is None or a.kind == kind)
             and (target is None or a.region == target)
         ]
@@ -249,8 +288,8 @@ class Controller:
         self._network("heal").heal()
         return "network healed"
 
-    def _network(self, what: str) -> Any:
-        network = getattr(self.fleet.broker, "network", None)
+    def _network(self, what: str) -> NetworkModel:
+        network = self.fleet.network
         if network is None:
             raise ControlError(
                 f"{what}: partitions are modelled by the embedded broker's network; "
@@ -259,35 +298,21 @@ class Controller:
         return network
 
     def _fanout(self, fanout: int) -> str:
-        fleet = self.fleet
-        limit = fleet.topology.min_degree
+        limit = self.fleet.min_degree
         if fanout > limit:
             raise ControlError(f"fanout = {fanout}: some agents have only {limit} neighbours")
-        cores = [
-            c for c in (*fleet.cores.values(), *fleet.sybil_cores.values()) if hasattr(c, "fanout")
-        ]
-        if not cores:
+        changed = self.fleet.set_fanout(fanout)
+        if not changed:
             raise ControlError("fanout: no agent in this workload gossips with a fanout")
-        for core in cores:
-            core.fanout = fanout
-        fleet.fanout = fanout
-        return f"fanout {fanout} on {len(cores)} agents"
+        return f"fanout {fanout} on {changed} agents"
 
     def _aggregator(self, rule: str) -> str:
-        from swarm.consensus.aggregate import AGGREGATORS
-
         if rule not in AGGREGATORS:
             raise ControlError(
                 f"aggregator: unknown rule {rule!r}; known: {', '.join(AGGREGATORS)}"
             )
-        servers = [
-            c.server for c in self.fleet.cores.values() if getattr(c, "is_aggregator", False)
-        ]
-        if not servers:
-            raise ControlError('aggregator: only a learn.strategy = "fedavg" run has a server')
-        for server in servers:
-            server.rule = rule
-        self.fleet.aggregator = rule
+        if not self.fleet.set_aggregator(rule):
+            raise ControlError("aggregator: this run has no aggregation server (a fedavg run has)")
         return f"server aggregates with {rule}"
 
     # -- reporting -----------------------------------------------------------------------
@@ -299,7 +324,7 @@ class Controller:
             "command": command,
             "ok": ok,
             "detail": detail,
-            "round": fleet.world.rounds.round,
+            "round": fleet.round,
         }
         if src is not None:
             body["src"] = src

@@ -27,7 +27,7 @@ __all__ = ["CATEGORIES", "EnergyMeter", "fleet_energy"]
 CATEGORIES = ("idle", "compute", "tx", "rx")
 
 
-def _amount(name: str, value: float) -> float:
+def _amount(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} = {value!r}: expected a number")
     if not math.isfinite(value) or value < 0:

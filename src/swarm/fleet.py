@@ -10,38 +10,30 @@ very same stream, and turn the knobs on `swarm/<run>/control/#` (see `swarm.cont
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
-from swarm import __version__, observe, topics, wire
-from swarm.agents.base import AgentState, World
+from swarm import __version__, observe, topics, wire, workloads
+from swarm.agents.base import Agent, AgentState, World
 from swarm.agents.gossiper import GossipAgent
-from swarm.agents.sybil import EclipseCore, FloodCore, Roster, eclipse, gossip_junk, sybil_ids
-from swarm.attack import attack_partial, compare_clean
+from swarm.agents.sybil import Roster, sybil_ids
+from swarm.attack import attack_partial
 from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
+from swarm.clock import VirtualTimeLoop
 from swarm.control import Controller
-from swarm.gossip import aggregation, dissemination
-from swarm.gossip.topology import Topology, TopologyError, build_topology
+from swarm.metrics import MessageCounters
+from swarm.placement import agent_ids, overlay, place_agents
 from swarm.rounds import RoundScheduler
-from swarm.scenario import Scenario, ScenarioError
+from swarm.scenario import Scenario
+from swarm.scenario.info import scenario_info
 from swarm.seeding import Stream, generator
+from swarm.workloads.base import BuildContext, Part, Partial, Results, Row
 
-__all__ = [
-    "Fleet",
-    "Placement",
-    "place_agents",
-    "run_outputs",
-    "run_scenario",
-    "write_summary",
-]
+__all__ = ["Fleet"]
 
 METRICS = wire.register_kind("metrics")
 EVENT = wire.register_kind("event")
@@ -50,72 +42,6 @@ StartCallback = Callable[["Fleet"], None]
 # MQTT messages that may wait in this process (unsent or unread) when a round is due
 # before the next round may start; more means the broker or the loop is behind.
 HOLD_BACKLOG = 256
-BASELINE_EPOCHS = 100  # the live status's centralized baseline trains at most this long
-
-
-@dataclass(slots=True)
-class Placement:
-    """Where the agents are and what they are, by index."""
-
-    kinds: list[str]
-    regions: np.ndarray  # int region index per agent
-    positions: np.ndarray  # (n, 2) km
-
-
-def place_agents(scenario: Scenario) -> Placement:
-    """Classes by share (largest remainder), regions round-robin, positions around centres.
-
-    Sybils (`sybil.count`) come after the honest agents, with kind "sybil": round-robin
-    over the regions, or in the victim's region for an eclipse. Their positions come
-    from the attacker's own stream, so adding Sybils moves no honest agent.
-    """
-    honest = _place_honest(scenario)
-    count = scenario.sybil.count
-    if count == 0:
-        return honest
-    fleet = scenario.fleet
-    n_regions = len(fleet.regions)
-    if scenario.sybil.behaviour == "eclipse":
-        regions = np.full(count, honest.regions[scenario.sybil.victim])
-    else:
-        regions = np.arange(count) % n_regions
-    rng = generator(scenario.run.seed, Stream.SYBIL, 0)
-    centres = _centres(scenario)
-    positions = centres[regions] + rng.normal(0.0, fleet.region_radius_km, size=(count, 2))
-    return Placement(
-        [*honest.kinds, *(["sybil"] * count)],
-        np.concatenate([honest.regions, regions]),
-        np.concatenate([honest.positions, positions]),
-    )
-
-
-def _centres(scenario: Scenario) -> np.ndarray:
-    fleet = scenario.fleet
-    n_regions = len(fleet.regions)
-    angles = 2 * np.pi * np.arange(n_regions) / n_regions
-    radius = fleet.area_km / 2 if n_regions > 1 else 0.0
-    return np.stack([radius * np.cos(angles), radius * np.sin(angles)], axis=1)
-
-
-def _place_honest(scenario: Scenario) -> Placement:
-    fleet = scenario.fleet
-    n = fleet.count
-    shares = np.array(list(fleet.mix.values()), dtype=float)
-    exact = shares / shares.sum() * n
-    counts = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
-        counts[i] += 1
-    kinds = [name for name, c in zip(fleet.mix, counts, strict=True) for _ in range(c)]
-    regions = np.arange(n) % len(fleet.regions)
-    centres = _centres(scenario)
-    rng = generator(scenario.run.seed, Stream.PLACEMENT)
-    positions = centres[regions] + rng.normal(0.0, fleet.region_radius_km, size=(n, 2))
-    return Placement(kinds, regions, positions)
-
-
-def _agent_ids(n: int) -> list[str]:
-    width = len(str(n - 1))
-    return [f"a{i:0{width}d}" for i in range(n)]
 
 
 @dataclass
@@ -179,12 +105,12 @@ class Fleet:
         self.recorder = _Recorder(metrics_sink, events_sink)
         self.roster = Roster.of(scenario)
         self.placement = place_agents(scenario)
-        self.topology = self._build_topology()
+        self.topology = overlay(scenario, self.placement, self.roster)
         total = self.roster.total
         # The agents this process runs: every `shards`-th one, from `shard` on; the
         # Sybils (indices fleet.count..) are shared out the same way.
         self.local = range(self.shard, total, self.shards)
-        ids = _agent_ids(scenario.fleet.count) + sybil_ids(self.roster.count)
+        ids = agent_ids(scenario.fleet.count) + sybil_ids(self.roster.count)
         run_id = scenario.run.name
         self.world = World(
             run_id=run_id,
@@ -221,10 +147,17 @@ class Fleet:
         if broker_url is not None:
             # Wall-clock rounds wait while the last round's traffic is still queued here.
             self.world.rounds.hold = lambda: self.broker.backlog > HOLD_BACKLOG
-        self.work: Any = None  # a workload beyond gossip: learning or hazards
-        self.sybil_cores: dict[int, Any] = {}
-        self.cores = self._build_cores()  # the honest agents' cores
-        self.rumor_id, self.origin = self._inject()
+        rounds = self.world.rounds
+
+        def now() -> float:  # simulated seconds since round 0
+            return asyncio.get_running_loop().time() - rounds.start
+
+        context = BuildContext(
+            scenario, self.placement, self.topology, self.roster, self.local, now
+        )
+        self.workload = workloads.load(scenario.fleet.workload).build(context)
+        self.cores = dict(self.workload.cores)  # the honest agents' cores
+        self.sybil_cores = dict(self.workload.sybils)
         self.agents: list[GossipAgent] = []
         self.wall_time = 0.0
         self.sim_time = 0.0
@@ -233,8 +166,6 @@ class Fleet:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.controller = Controller(self)
         self.fanout = scenario.gossip.fanout
-        self.aggregator = scenario.learn.aggregator if scenario.fleet.workload == "learn" else None
-        self._baseline: float | None = None
         self._scenario_info: dict[str, Any] | None = None
         self._kind_totals: dict[str, int] = {}
         for i in self.local:
@@ -257,29 +188,6 @@ class Fleet:
         return topics.events(self.world.run_id, "lost"), payload
 
     # -- construction ----------------------------------------------------------------------
-    def _build_topology(self) -> Topology:
-        s = self.scenario
-        try:
-            topology = build_topology(
-                s.network.topology,
-                self.roster.total,
-                generator(s.run.seed, Stream.TOPOLOGY),
-                degree=s.network.degree,
-                rewire=s.network.rewire,
-                positions=self.placement.positions,
-                regions=self.placement.regions,
-            )
-        except TopologyError as exc:
-            raise ScenarioError(f"network.topology = {s.network.topology!r}: {exc}") from None
-        if s.sybil.count and s.sybil.behaviour == "eclipse":
-            topology = eclipse(topology, s.sybil.victim, self.roster.sybils)
-        if s.gossip.fanout > topology.min_degree:
-            raise ScenarioError(
-                f"gossip.fanout = {s.gossip.fanout}: larger than the {topology.min_degree} "
-                f"neighbours some agents have on topology {s.network.topology!r}"
-            )
-        return topology
-
     def _network_model(self) -> NetworkModel:
         net = self.scenario.network
         model = NetworkModel(
@@ -297,77 +205,6 @@ class Fleet:
             index = {name: i for i, name in enumerate(self.scenario.fleet.regions)}
             model.partition([[index[r] for r in group] for group in net.partitions])
         return model
-
-    def _build_workload(self) -> Any:
-        """The learning, hazards or mesh workload; its modules load only when used."""
-        s, rounds = self.scenario, self.world.rounds
-
-        def now() -> float:  # simulated seconds since round 0
-            return asyncio.get_running_loop().time() - rounds.start
-
-        if s.fleet.workload == "learn":
-            from swarm.learn.workload import Learning
-
-            return Learning.build(s, self.topology, self.local, self.placement.kinds, self.roster)
-        if s.fleet.workload == "mesh":
-            from swarm.mesh_workload import Mesh
-
-            return Mesh.build(s, self.topology, self.local, now=now, placement=self.placement)
-        from swarm.hazard_workload import Hazards
-
-        return Hazards.build(s, self.local, now=now, roster=self.roster)
-
-    def _build_cores(self) -> dict[int, Any]:
-        g = self.scenario.gossip
-        n = self.scenario.fleet.count
-        if self.scenario.fleet.workload != "gossip":
-            self.work = self._build_workload()
-            self.sybil_cores = dict(getattr(self.work, "sybils", {}))
-            return dict(self.work.cores)
-        self.sybil_cores = self._gossip_sybils()
-        if self.scenario.aggregating:
-            rng = generator(self.scenario.run.seed, Stream.VALUES)
-            values = {
-                "uniform": lambda: rng.random(n),
-                "normal": lambda: rng.normal(0.0, 1.0, n),
-                "index": lambda: np.arange(n, dtype=float),
-            }[g.values]()
-            cls = aggregation.PROTOCOLS[g.protocol]
-            return {
-                i: cls(i, self.topology, float(values[i]), fanout=g.fanout)
-                for i in self.local
-                if i < n
-            }
-        cls = dissemination.PROTOCOLS[g.protocol]
-        extra: dict[str, Any] = {}
-        if cls is dissemination.RumorMongering:
-            extra = {"feedback": g.feedback, "stop": g.stop, "k": g.k}
-        return {
-            i: cls(i, self.topology, fanout=g.fanout, ttl=g.ttl, memory=g.memory, **extra)
-            for i in self.local
-            if i < n
-        }
-
-    def _gossip_sybils(self) -> dict[int, Any]:
-        """Flooding or eclipsing Sybils of the plain gossip workload."""
-        roster, s = self.roster, self.scenario
-        mine = [i for i in self.local if roster.is_sybil(i)]
-        period = s.gossip.period
-        if s.sybil.behaviour == "flood":
-            junk = gossip_junk(s)
-            return {i: FloodCore(i, roster, period, s.sybil.flood_rate, junk) for i in mine}
-        return {i: EclipseCore(i, roster, period) for i in mine}
-
-    def _inject(self) -> tuple[int, int]:
-        if self.scenario.aggregating or self.work is not None:
-            return 0, -1
-        rng = generator(self.scenario.run.seed, Stream.SCENARIO)
-        origin = int(rng.integers(self.scenario.fleet.count))
-        rumor_id = int(rng.integers(1, 2**63))
-        data = rng.bytes(self.scenario.gossip.payload_bytes)
-        if origin in self.cores:
-            self.cores[origin].inject(rumor_id, data, 0)
-        return rumor_id, origin
 
     # -- running ---------------------------------------------------------------------------
     async def run(self, start_at: float | None = None) -> dict[str, Any]:
@@ -391,8 +228,7 @@ class Fleet:
         control_link.subscribe(topics.control_filter(world.run_id))
         control_link.set_handler(self.controller.on_payload)
         rounds.add("observer", self._observe)  # first in every round: samples before acts
-        if hasattr(self.work, "step"):
-            rounds.add("world", self.work.step)  # then the world moves, then the agents act
+        rounds.add("world", self.workload.step)  # then the world moves, then the agents act
         placement = self.placement
         uplinks: dict[str, float] = {}
         if self.scenario.network.device_links:
@@ -453,6 +289,48 @@ class Fleet:
         loop = self.loop or asyncio.get_running_loop()
         return loop.time() - self.world.rounds.start
 
+    # -- what a control turns (swarm.control.ControlTarget) ------------------------------
+    @property
+    def counters(self) -> MessageCounters:
+        return self.world.counters
+
+    @property
+    def round(self) -> int:
+        return self.world.rounds.round
+
+    @property
+    def network(self) -> NetworkModel | None:
+        broker = self.broker  # only the embedded broker models a network
+        return broker.network if isinstance(broker, EmbeddedBroker) else None
+
+    @property
+    def min_degree(self) -> int:
+        return self.topology.min_degree
+
+    def set_paused(self, paused: bool) -> None:
+        """Hold the rounds; on the embedded broker virtual time freezes too."""
+        self.world.rounds.paused = paused
+        if isinstance(self.loop, VirtualTimeLoop):
+            self.loop.paused = paused
+
+    def set_speed(self, speed: float) -> bool:
+        if not isinstance(self.loop, VirtualTimeLoop):
+            return False
+        self.loop.speed = speed
+        return True
+
+    def honest_agents(self) -> list[Agent]:
+        return [a for a in self.agents if a.index < self.roster.honest]
+
+    def set_fanout(self, fanout: int) -> int:
+        changed = self.workload.set_fanout(fanout)
+        if changed:
+            self.fanout = fanout
+        return changed
+
+    def set_aggregator(self, rule: str) -> int:
+        return self.workload.set_aggregator(rule)
+
     def publish_event(self, kind: str, body: dict[str, Any]) -> None:
         """One event message on swarm/<run>/events/<kind>, recorded like the crashes."""
         time = max(0, self.world.rounds.round) * self.world.rounds.period
@@ -466,12 +344,12 @@ class Fleet:
             kind: {"total": total, "alive": 0, "crashed": 0}
             for kind, total in self._kind_totals.items()
         }
-        awake = getattr(self.work, "awake", None)  # duty-cycled devices (the mesh)
+        workload = self.workload
         for agent in self.agents:
             entry = classes[agent.kind]
             if agent.alive:
                 entry["alive"] += 1
-                if awake is not None and agent.index < len(awake) and not awake[agent.index]:
+                if workload.asleep(agent.index):  # duty-cycled devices (the mesh)
                     entry["asleep"] = entry.get("asleep", 0) + 1
             elif agent.state is AgentState.CRASHED:
                 entry["crashed"] += 1
@@ -479,39 +357,34 @@ class Fleet:
         roster = self.roster
         sybil = classes.pop("sybil", None)
         loop = self.loop
-        speed = getattr(loop, "speed", None)
-        return (
-            {
-                "round": self.world.rounds.round,
-                "time": max(0, self.world.rounds.round) * self.world.rounds.period,
-                "agents": self.roster.honest,
-                "shard": self.shard,
-                "classes": classes,
-                "sybils": {
-                    "reserved": roster.count,
-                    "joined": roster.count - roster.dormant() if roster.count else 0,
-                    "alive": sybil["alive"] if sybil else 0,
-                    "behaviour": self.scenario.sybil.behaviour if roster.count else None,
-                },
-                "paused": self.world.rounds.paused,
-                "speed": speed,
-                "virtual": hasattr(loop, "speed"),
-                "fanout": self.fanout,
-                "aggregator": self.aggregator,
-                "partitioned": bool(
-                    getattr(getattr(self.broker, "network", None), "partitioned", False)
-                ),
-                "workload": self.scenario.fleet.workload,
-                "max_rounds": self.scenario.max_rounds,
-                "controls": {
-                    "applied": self.controller.applied,
-                    "refused": self.controller.refused,
-                },
-                "info": self._info(),
-            }
-            | self._learning_status()
-            | self._workload_status()
-        )
+        virtual = isinstance(loop, VirtualTimeLoop)
+        speed = loop.speed if isinstance(loop, VirtualTimeLoop) else None
+        return {
+            "round": self.world.rounds.round,
+            "time": max(0, self.world.rounds.round) * self.world.rounds.period,
+            "agents": self.roster.honest,
+            "shard": self.shard,
+            "classes": classes,
+            "sybils": {
+                "reserved": roster.count,
+                "joined": roster.count - roster.dormant() if roster.count else 0,
+                "alive": sybil["alive"] if sybil else 0,
+                "behaviour": self.scenario.sybil.behaviour if roster.count else None,
+            },
+            "paused": self.world.rounds.paused,
+            "speed": speed,
+            "virtual": virtual,
+            "fanout": self.fanout,
+            "aggregator": self.workload.aggregator,
+            "partitioned": self.network is not None and self.network.partitioned,
+            "workload": self.scenario.fleet.workload,
+            "max_rounds": self.scenario.max_rounds,
+            "controls": {
+                "applied": self.controller.applied,
+                "refused": self.controller.refused,
+            },
+            "info": self._info(),
+        } | self.workload.live_status()
 
     def _energy_status(self, classes: dict[str, dict[str, Any]]) -> None:
         """Per class: battery energy left (share of capacity) and devices run flat.
@@ -520,9 +393,8 @@ class Fleet:
         workloads without meters report nothing rather than a made-up figure.
         """
         left: dict[str, list[float]] = {}
-        for index, core in self.cores.items():
-            meter = getattr(core, "meter", None)
-            if meter is None or meter.profile.mains:
+        for index, meter in self.workload.meters():
+            if meter.profile.mains:
                 continue
             kind = self.placement.kinds[index]
             sums = left.setdefault(kind, [0.0, 0.0, 0])
@@ -534,36 +406,11 @@ class Fleet:
                 classes[kind]["energy_left"] = remaining / capacity
                 classes[kind]["depleted"] = int(flat)
 
-    def _workload_status(self) -> dict[str, Any]:
-        live = getattr(self.work, "live_status", None)
-        return live() if live is not None else {}
-
     def _info(self) -> dict[str, Any]:
         """The scenario as an attached dashboard needs it (regions, classes, rules); once."""
         if self._scenario_info is None:
-            from swarm.live import scenario_info
-
             self._scenario_info = scenario_info(self.scenario)
         return self._scenario_info
-
-    def _learning_status(self) -> dict[str, Any]:
-        """A learning run's centralized baseline, worked out once for a live dashboard."""
-        if self.scenario.fleet.workload != "learn":
-            return {}
-        if self._baseline is None:
-            from swarm.learn import datasets
-            from swarm.learn.learner import centralized_baseline
-
-            s = self.scenario
-            budget = min(s.max_rounds, BASELINE_EPOCHS) * s.learn.local_epochs
-            self._baseline = centralized_baseline(
-                datasets.load(s.learn.dataset, seed=s.run.seed),
-                budget,
-                generator(s.run.seed, Stream.LEARNERS, s.fleet.count),
-                learning_rate="constant",
-                eta0=s.learn.learning_rate,
-            )
-        return {"baseline_accuracy": self._baseline, "baseline_epochs": BASELINE_EPOCHS}
 
     def _publish_status(self, *, final: bool = False) -> None:
         if not self.live:
@@ -611,22 +458,19 @@ class Fleet:
         if round >= self.scenario.max_rounds or (done and self.scenario.run.stop_when_done):
             self.world.rounds.stop()
 
-    def _sample(self, round: int) -> tuple[dict[str, Any], bool]:
+    def _sample(self, round: int) -> tuple[Row, bool]:
         """One metrics row, taken before the agents act in `round`; and whether we are done."""
-        return observe.merge_rows([self._partial_sample(round)])
+        return observe.merge_rows(self.scenario, [self._partial_sample(round)])
 
-    def _partial_sample(self, round: int) -> dict[str, Any]:
-        return observe.sample(
-            list(self.cores.values()),
+    def _partial_sample(self, round: int) -> Part:
+        fleet = observe.fleet_part(
             round=round,
             period=self.world.rounds.period,
-            aggregating=self.scenario.aggregating,
-            rumor_id=self.rumor_id,
-            counters=self.world.counters,
+            n=len(self.cores),
             alive=sum(a.alive for a in self.agents if a.index < self.roster.honest),
-            in_flight=self.broker.in_flight,
-            workload=self.work,
+            counters=self.world.counters,
         )
+        return fleet | self.workload.sample(round, self.broker.in_flight)
 
     # -- results ---------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -668,70 +512,12 @@ class Fleet:
             "results": self._results(),
         }
 
-    def partial_results(self) -> dict[str, Any]:
-        part = observe.partial_results(
-            self.cores.items(),
-            aggregating=self.scenario.aggregating,
-            rumor_id=self.rumor_id,
-            origin=self.origin,
-            workload=self.work,
-        )
+    def partial_results(self) -> Partial:
+        part = self.workload.partial_results()
         if self.roster.count:
-            part["attack"] = attack_partial(self)
+            attack = self.workload.attack_partial()
+            part["attack"] = attack_partial(self.roster, self.sybil_cores.values(), attack)
         return part
 
-    def _results(self) -> dict[str, Any]:
-        out = observe.results(self.scenario, [self.partial_results()], self.recorder.rows)
-        if not self.scenario.aggregating and self.work is None:
-            out["origin"] = self.world.ids[self.origin]
-        return out
-
-
-def run_scenario(
-    scenario: Scenario,
-    *,
-    out_dir: Path | None = None,
-    on_round: RoundCallback | None = None,
-    broker_url: str | None = None,
-) -> dict[str, Any]:
-    """Run and write metrics.jsonl and summary.json to `out_dir` (when given).
-
-    On the embedded broker (default) the run is in virtual time and deterministic; with
-    `broker_url` (mqtt://host:port) every agent is an MQTT client and time is the wall
-    clock's.
-    """
-    from swarm import clock
-
-    with run_outputs(out_dir) as (sink, events):
-        fleet = Fleet(
-            scenario,
-            metrics_sink=sink,
-            events_sink=events,
-            on_round=on_round,
-            broker_url=broker_url,
-        )
-        summary = clock.run(fleet.run(), virtual=broker_url is None)
-    compare_clean(summary, scenario)
-    write_summary(out_dir, summary)
-    return summary
-
-
-@contextlib.contextmanager
-def run_outputs(out_dir: Path | None) -> Iterator[tuple[TextIO | None, TextIO | None]]:
-    """metrics.jsonl and events.jsonl in `out_dir` (None, None without one); always closed."""
-    if out_dir is None:
-        yield None, None
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (
-        (out_dir / "metrics.jsonl").open("w", encoding="utf-8") as metrics,
-        (out_dir / "events.jsonl").open("w", encoding="utf-8") as events,
-    ):
-        yield metrics, events
-
-
-def write_summary(out_dir: Path | None, summary: dict[str, Any]) -> None:
-    if out_dir is not None:
-        (out_dir / "summary.json").write_text(
-            json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+    def _results(self) -> Results:
+        return observe.results(self.scenario, [self.partial_results()], self.recorder.rows)

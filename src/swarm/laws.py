@@ -51,7 +51,7 @@ def rumor_residue_feedback_coin(k: int) -> float:
 # -- input checks ----------------------------------------------------------------------------
 
 
-def _count(name: str, value: int, least: int = 1) -> int:
+def _count(name: str, value: object, least: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} = {value!r}: expected an integer")
     if value < least:
@@ -59,7 +59,7 @@ def _count(name: str, value: int, least: int = 1) -> int:
     return int(value)
 
 
-def _number(name: str, value: float, *, positive: bool = False) -> float:
+def _number(name: str, value: object, *, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} = {value!r}: expected a number")
     if not math.isfinite(value):

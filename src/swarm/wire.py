@@ -104,7 +104,9 @@ def register_kind(name: str) -> str:
     return name
 
 
-for _kind in ("metrics", "event", "control"):
+# The fleet's own kinds, and the shared MQTT transport's bundles of them; workloads
+# declare theirs in their specs (`swarm.workloads`).
+for _kind in ("metrics", "event", "control", "bundle"):
     register_kind(_kind)
 
 
@@ -118,7 +120,7 @@ for _kind in ("metrics", "event", "control"):
 def _numeric_dtypes() -> dict[bytes, np.dtype[Any]]:
     table: dict[bytes, np.dtype[Any]] = {}
     for code in "?" + np.typecodes["AllInteger"] + np.typecodes["AllFloat"]:
-        for order in "<>":
+        for order in ("<", ">"):
             dt = np.dtype(code).newbyteorder(order)
             table[dt.str.encode("ascii")] = dt
     return table

@@ -24,7 +24,6 @@ from swarm.agents.sybil import (
     Roster,
     SybilCore,
     eclipse,
-    gossip_junk,
     sybil_ids,
 )
 from swarm.fleet import Fleet
@@ -32,6 +31,7 @@ from swarm.gossip import aggregation, dissemination
 from swarm.gossip.core import Send
 from swarm.gossip.topology import Topology, build_topology
 from swarm.scenario import Scenario, ScenarioError, from_dict, load
+from swarm.workloads.gossip.workload import gossip_junk
 
 
 def gossip_scenario(

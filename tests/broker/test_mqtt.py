@@ -17,7 +17,8 @@ from swarm.broker import server as server_module
 from swarm.broker.mqtt import BrokerUnavailable, BrokerUrl, MqttTransport
 from swarm.broker.server import MosquittoNotFound, MosquittoServer, find_mosquitto, free_port
 from swarm.cli import main
-from swarm.fleet import Fleet, run_scenario
+from swarm.fleet import Fleet
+from swarm.run.runner import run_scenario
 from swarm.scenario import from_dict
 
 

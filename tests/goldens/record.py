@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from swarm.fleet import run_scenario
+from swarm.run.runner import run_scenario
 from swarm.scenario import builtin_names, load
 
 HERE = Path(__file__).parent

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from swarm.live import StaticSource
+from swarm.run.live import StaticSource
 
 
 def frozen_rows() -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import time
 
 from swarm import clock
 from swarm.fleet import Fleet
-from swarm.live import Attached, LocalRun
+from swarm.run.live import Attached, LocalRun
 from swarm.scenario import from_dict, load
 from swarm.tui import build_app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from swarm.live import Snapshot
+from swarm.run.live import Snapshot
 from swarm.tui.panels.fleet import FleetPanel
 from swarm.tui.panels.hazards import HazardsPanel
 from swarm.tui.view import View

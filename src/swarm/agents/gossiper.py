@@ -15,7 +15,7 @@ from typing import Any
 from swarm import wire
 from swarm.agents.base import Agent, World
 from swarm.broker.link import Link
-from swarm.gossip.core import Core, ProtocolViolation
+from swarm.gossip.core import Core, ProtocolViolation, TimedCore, is_timed
 
 __all__ = ["GossipAgent"]
 
@@ -27,7 +27,8 @@ class GossipAgent(Agent):
         super().__init__(world, index, link, **placement)
         self.core = core
         self.round = 0
-        self._timed = hasattr(core, "pending_delay")  # cores whose work takes simulated time
+        # The core again when its work takes simulated time (its sends wait), else None.
+        self._timed: TimedCore | None = core if is_timed(core) else None
 
     def setup(self) -> None:
         super().setup()
@@ -45,16 +46,16 @@ class GossipAgent(Agent):
             self.crash(f"{type(exc).__name__} in round {round}: {exc}")
             return
         if sends:
-            if self._timed:
-                self._dispatch(sends)
+            if self._timed is not None:
+                self._dispatch(self._timed, sends)
             else:
                 self.send_all(sends)
 
-    def _dispatch(self, sends: list[Any]) -> None:
+    def _dispatch(self, core: TimedCore, sends: list[Any]) -> None:
         """Send now, or once the core's pending compute time has passed (simulated)."""
-        delay = self.core.pending_delay
+        delay = core.pending_delay
         if delay > 0:
-            self.core.pending_delay = 0.0
+            core.pending_delay = 0.0
             loop = asyncio.get_running_loop()
             loop.call_at(loop.time() + delay, self._send_if_alive, sends)
         else:
@@ -86,7 +87,7 @@ class GossipAgent(Agent):
             self.crash(f"{type(exc).__name__} in {envelope.kind!r} handler: {exc}")
             return
         if sends:
-            if self._timed:
-                self._dispatch(sends)
+            if self._timed is not None:
+                self._dispatch(self._timed, sends)
             else:
                 self.send_all(sends)

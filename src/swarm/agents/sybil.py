@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from swarm.gossip import aggregation, dissemination
 from swarm.gossip.core import Send
 from swarm.gossip.topology import Topology, from_edges
 from swarm.scenario import Scenario, ScenarioError
@@ -32,6 +31,7 @@ __all__ = [
     "ECLIPSE_MAX_COMPLETE",
     "EclipseCore",
     "FloodCore",
+    "JunkMaker",
     "Roster",
     "SybilCore",
     "eclipse",
@@ -184,30 +184,6 @@ class FloodCore(SybilCore):
             kind, body = self.junk(round, rng)
             sends.append((int(target), kind, body))
         return sends
-
-
-def gossip_junk(scenario: Scenario) -> JunkMaker:
-    """Junk for the plain gossip workload: fresh rumors, or mass out of nowhere."""
-    protocol = scenario.gossip.protocol
-    if protocol in aggregation.PROTOCOLS:
-        kind = aggregation.PUSH_SUM if protocol == "push-sum" else aggregation.AVG_OFFER
-
-        def values(round: int, rng: np.random.Generator) -> tuple[str, Any]:
-            value = float(rng.normal(0.0, 1e3))
-            return kind, [value, 1.0] if kind == aggregation.PUSH_SUM else [value]
-
-        return values
-    kind = {
-        "push": dissemination.PUSH,
-        "rumor": dissemination.RUMOR,
-        "pull": dissemination.PULL_REPLY,
-        "push-pull": dissemination.EXCHANGE,
-    }[protocol]
-
-    def rumors(round: int, rng: np.random.Generator) -> tuple[str, Any]:
-        return kind, [[int(rng.integers(1, 2**63)), 0, b""]]
-
-    return rumors
 
 
 def eclipse(topology: Topology, victim: int, sybils: range) -> Topology:

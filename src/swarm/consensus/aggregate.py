@@ -314,7 +314,7 @@ def krum(updates: Any, f: int) -> np.ndarray:
 
 
 def _check_m(m: Any, n: int, f: int) -> int:
-    if isinstance(m, bool) or not isinstance(m, numbers.Integral) or not 1 <= m <= n - f:
+    if isinstance(m, bool) or not isinstance(m, numbers.Integral) or not 1 <= int(m) <= n - f:
         raise AggregationError(f"multi-krum needs 1 <= m <= n - f: got m={m!r} with n={n}, f={f}")
     return int(m)
 

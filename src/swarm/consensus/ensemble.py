@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -129,13 +129,14 @@ class Ensemble:
         """
         votes = self.votes(X)
         if rule == "majority":
-            return voting.majority(votes)
+            return _per_sample(voting.majority(votes))
         if rule == "quorum":
-            return voting.quorum(votes, level)
+            return _per_sample(voting.quorum(votes, level))
         if rule == "any-of":
-            return voting.any_of(votes)
+            return _per_sample(voting.any_of(votes))
         if rule == "weighted":
-            return voting.weighted(votes, self.train_accuracy if weights is None else weights)
+            weights = self.train_accuracy if weights is None else weights
+            return _per_sample(voting.weighted(votes, weights))
         raise ValueError(f"rule = {rule!r}: allowed rules are {', '.join(RULES)}")
 
     def _features(self, X: object) -> np.ndarray:
@@ -179,7 +180,7 @@ def evaluate(ensemble: Ensemble, X: object, y: object) -> dict[str, Any]:
         "any_of_false_alarm_rate": None,
     }
     if np.isin(y, (0, 1)).all() and np.isin(votes, (0, 1)).all():
-        fired = voting.any_of(votes) == 1
+        fired = _per_sample(voting.any_of(votes)) == 1
         positive = y == 1
         if positive.any():
             recall = float(np.mean(votes[:, positive] == 1))
@@ -221,6 +222,14 @@ def _names(names: Sequence[str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown learner {unknown[0]!r}: allowed names are {', '.join(LEARNERS)}")
     return names
+
+
+def _per_sample(labels: int | np.ndarray) -> np.ndarray:
+    """A voting rule's decisions on (K, M) votes, which are an array (one per sample).
+
+    The rules return a bare int only for 1-D votes, and `Ensemble.votes` is always 2-D.
+    """
+    return cast(np.ndarray, labels)
 
 
 def _data(X: object, y: object) -> tuple[np.ndarray, np.ndarray]:

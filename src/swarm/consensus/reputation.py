@@ -15,9 +15,11 @@ from collections.abc import Iterable
 __all__ = ["Reputation"]
 
 
-def _unit(name: str, value: float, *, upper_open: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    number = float(value) if ok else math.nan
+def _unit(name: str, value: object, *, upper_open: bool = False) -> float:
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        number = math.nan
     inside = 0.0 <= number < 1.0 if upper_open else 0.0 <= number <= 1.0
     if not inside:
         allowed = "[0, 1)" if upper_open else "[0, 1]"
@@ -51,15 +53,10 @@ class Reputation:
         self.initial = _unit("initial", initial)
         self.decay = _unit("decay", decay, upper_open=True)
         self.threshold = _unit("threshold", threshold)
-        if (
-            isinstance(min_observations, bool)
-            or not isinstance(min_observations, numbers.Integral)
-            or min_observations < 1
-        ):
-            raise ValueError(
-                f"reputation min_observations must be an int >= 1: got {min_observations!r}"
-            )
-        self.min_observations = int(min_observations)
+        count: object = min_observations  # checked as given: callers may pass anything
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+            raise ValueError(f"reputation min_observations must be an int >= 1: got {count!r}")
+        self.min_observations = int(count)
         self._scores: dict[int, float] = {}
         self._counts: dict[int, int] = {}
 

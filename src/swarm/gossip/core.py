@@ -8,11 +8,11 @@ into topics. That makes cores fast, deterministic and testable without an event 
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 
-__all__ = ["Core", "ProtocolViolation", "Send"]
+__all__ = ["Core", "ProtocolViolation", "Send", "TimedCore", "is_timed"]
 
 
 # (peer index, message kind, body). A plain tuple: cores build millions of them.
@@ -36,3 +36,17 @@ class Core(Protocol):
     def active(self) -> bool:
         """Whether the core still has something to say (False lets a run end early)."""
         ...
+
+
+class TimedCore(Core, Protocol):
+    """A core whose work takes simulated time (a learner training on a device).
+
+    Its sends wait `pending_delay` seconds; the agent that dispatches them resets it to 0.
+    """
+
+    pending_delay: float
+
+
+def is_timed(core: Core) -> TypeGuard[TimedCore]:
+    """Whether the core's work takes simulated time, so its sends must wait for it."""
+    return hasattr(core, "pending_delay")

@@ -258,8 +258,11 @@ def _check_degree(degree: object) -> int:
 
 
 def _check_rewire(rewire: object) -> float:
-    ok = isinstance(rewire, int | float | np.integer | np.floating) and not isinstance(rewire, bool)
-    if not ok or not 0.0 <= float(rewire) <= 1.0:  # also rejects NaN
+    if (
+        not isinstance(rewire, int | float | np.integer | np.floating)
+        or isinstance(rewire, bool)
+        or not 0.0 <= float(rewire) <= 1.0  # also rejects NaN
+    ):
         raise TopologyError(f"network.rewire must be a probability between 0 and 1, got {rewire!r}")
     return float(rewire)
 

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from swarm.control import ControlError
-from swarm.live import Source
+from swarm.run.live import Source
 from swarm.tui.help import HelpScreen
 from swarm.tui.panels import PANELS, Panel
 from swarm.tui.panels.events import EventLog

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from swarm.live import LocalRun
+from swarm.run.live import LocalRun
 from swarm.scenario import Scenario
 from swarm.tui.app import SwarmApp, build_app
 
@@ -65,7 +65,7 @@ async def _session(app: SwarmApp, source: LocalRun, presses: int) -> dict[str, A
         if topic.endswith("/events/control"):
             arrived.append(time.perf_counter())
 
-    source.feed.on_payload = arrival  # type: ignore[method-assign]  (before the run links it)
+    source.feed.on_payload = arrival  # type: ignore[method-assign]  # before the run links it
     app.refresh_from_source = _timed(ticks, app.refresh_from_source)  # type: ignore[method-assign]
     async with app.run_test(size=(160, 48)) as pilot:
         while not (app.view.rows and app.view.status):  # the fleet is built and running

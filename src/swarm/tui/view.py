@@ -10,7 +10,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from swarm.live import Snapshot
+from swarm import workloads
+from swarm.run.live import Snapshot
 
 __all__ = ["SERIES_POINTS", "View"]
 
@@ -64,7 +65,7 @@ class View:
 
     def series(self, key: str) -> list[float]:
         """The numeric values of `key` over the kept rows (None and missing skipped)."""
-        return [float(v) for r in self.rows if type(v := r.get(key)) in (int, float)]
+        return [float(v) for r in self.rows if type(v := r.get(key)) is int or type(v) is float]
 
     def rate(self, key: str, window: int = RATE_ROWS) -> float | None:
         """Per simulated second over the last `window` rows: bursty traffic reads steadily."""
@@ -79,17 +80,18 @@ class View:
     @property
     def workload(self) -> str | None:
         status = self.status or {}
-        return status.get("workload") or self.info.get("workload") or self._guess()
+        return status.get("workload") or self.info.get("workload")
 
-    def _guess(self) -> str | None:
-        last = self.last
-        if "accuracy" in last:
-            return "learn"
-        if "aware_fraction" in last:
-            return "hazards"
-        if "informed_fraction" in last or "variance" in last:
-            return "gossip"
-        return None
+    @property
+    def panels(self) -> tuple[str, ...]:
+        """The workload panels this run asks for (its spec names them; see swarm.workloads)."""
+        named = self.info.get("panels")
+        if isinstance(named, list | tuple):
+            return tuple(str(p) for p in named)
+        workload = self.workload
+        if workload in workloads.names():
+            return workloads.spec(workload).panels
+        return ()
 
     @property
     def sybils(self) -> int:

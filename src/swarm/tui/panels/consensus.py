@@ -23,7 +23,7 @@ class ConsensusPanel(Panel):
 
     @classmethod
     def applies(cls, view: View) -> bool:
-        return view.workload == "hazards"
+        return "consensus" in view.panels
 
     def draw(self, view: View, width: int) -> Any:
         last = view.last

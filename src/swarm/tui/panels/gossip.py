@@ -18,7 +18,7 @@ class GossipPanel(Panel):
 
     @classmethod
     def applies(cls, view: View) -> bool:
-        return view.workload == "gossip"
+        return "gossip" in view.panels
 
     def draw(self, view: View, width: int) -> Any:
         status = view.status or {}

@@ -17,7 +17,7 @@ class HazardsPanel(Panel):
 
     @classmethod
     def applies(cls, view: View) -> bool:
-        return view.workload == "hazards"
+        return "hazards" in view.panels
 
     def draw(self, view: View, width: int) -> Any:
         aware = view.series("aware_fraction")

@@ -17,7 +17,7 @@ class LearningPanel(Panel):
 
     @classmethod
     def applies(cls, view: View) -> bool:
-        return view.workload == "learn"
+        return "learning" in view.panels
 
     def draw(self, view: View, width: int) -> Any:
         accuracy = view.series("accuracy")

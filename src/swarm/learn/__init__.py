@@ -1,1 +1,0 @@
-"""Local learning: datasets, learners and the compression of model updates."""

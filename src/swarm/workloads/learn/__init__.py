@@ -1,0 +1,26 @@
+"""The learning workload: devices train a model together (gossip, FedAvg, all-reduce).
+
+Datasets, learners, update compression, the strategies' cores, the robust FedAvg server
+and the poisoning Sybils live here; `workload.Learning` puts them together for a fleet.
+"""
+
+from __future__ import annotations
+
+from swarm.workloads.base import WorkloadSpec
+from swarm.workloads.learn.section import LearnSection, check
+
+__all__ = ["SPEC"]
+
+SPEC = WorkloadSpec(
+    name="learn",
+    summary="train a model together (learn.strategy)",
+    factory="swarm.workloads.learn.workload:Learning",
+    kinds=("model", "fit", "update", "chunk"),
+    behaviours=("sign-flip", "scale", "shift", "label-flip", "flood", "eclipse"),
+    section=LearnSection,
+    check=check,
+    panels=("learning",),
+    clean_keys=("accuracy", "accuracy_spread"),
+    label=lambda s: f"learn ({s.learn.strategy} on {s.learn.dataset})",
+    info=lambda s: {"strategy": s.learn.strategy},
+)

@@ -1,0 +1,205 @@
+"""The model each agent trains on its shard: a linear classifier behind a flat vector.
+
+`LocalLearner` wraps scikit-learn's `SGDClassifier` (one-vs-rest, logistic loss by
+default) so that strategies only ever see `get_params`/`set_params` vectors and a
+sample count. The estimator is told every class of the dataset up front, so a learner
+whose shard lacks some classes still predicts over all of them, and parameters
+averaged across agents line up row by row.
+
+scikit-learn is imported when the first learner is built, not when this module is:
+importing it is slow, and many commands never train.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from swarm.workloads.learn.datasets import Dataset
+
+__all__ = ["DEFAULTS", "LocalLearner", "average", "centralized_baseline"]
+
+# A constant step size is what federated averaging assumes, and unlike sklearn's
+# "optimal" schedule it does not hang on a per-estimator update counter that averaging
+# cannot merge; 0.01 matches the scenario's default learning rate.
+DEFAULTS: Final = {"loss": "log_loss", "learning_rate": "constant", "eta0": 0.01, "alpha": 1e-4}
+# Set by the learner itself: randomness comes from the rng, shuffling is done here (so
+# results do not depend on how data is chunked), and averaged SGD or early stopping
+# keep state that a transplanted parameter vector would not carry.
+_FIXED: Final = frozenset({"random_state", "shuffle", "average", "early_stopping", "warm_start"})
+
+
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    fixed = sorted(_FIXED & options.keys())
+    if fixed:
+        raise ValueError(f"LocalLearner sets {', '.join(fixed)} itself")
+    merged = {**DEFAULTS, **options}
+    rate = merged["learning_rate"]
+    if isinstance(rate, int | float) and not isinstance(rate, bool):
+        # A number is a step size, as the scenario's learn.learning_rate means it.
+        merged["learning_rate"], merged["eta0"] = "constant", float(rate)
+    return merged
+
+
+class LocalLearner:
+    """A linear classifier over all `classes`, starting from zero parameters.
+
+    `options` go to `SGDClassifier` (loss, alpha, learning_rate, eta0, penalty, ...;
+    see `DEFAULTS`); a numeric `learning_rate` means a constant step of that size.
+    """
+
+    def __init__(
+        self, classes: np.ndarray, n_features: int, rng: np.random.Generator, **options: Any
+    ) -> None:
+        from sklearn.linear_model import SGDClassifier
+
+        self.classes = np.unique(np.asarray(classes))
+        if self.classes.size < 2:
+            raise ValueError(f"a classifier needs at least 2 classes, got {self.classes.size}")
+        if isinstance(n_features, bool) or not isinstance(n_features, int | np.integer):
+            raise ValueError(f"n_features must be an int, got {n_features!r}")
+        if n_features < 1:
+            raise ValueError(f"n_features must be >= 1, got {n_features}")
+        self.n_features = int(n_features)
+        self.rng = rng
+        self._est = SGDClassifier(
+            **_options(options), random_state=int(rng.integers(2**31 - 1)), shuffle=False
+        )
+        # partial_fit is the only public way to set up classes_ and the loss; one step
+        # on a zero sample does that, and then its effect is wiped out.
+        self._est.partial_fit(
+            np.zeros((1, self.n_features)), self.classes[:1], classes=self.classes
+        )
+        self._est.coef_ = np.zeros_like(self._est.coef_, dtype=np.float64)
+        self._est.intercept_ = np.zeros_like(self._est.intercept_, dtype=np.float64)
+        self._est.t_ = 1.0
+
+    @property
+    def n_outputs(self) -> int:
+        """Rows of the weight matrix: one per class, but a single one for two classes."""
+        return int(self._est.coef_.shape[0])
+
+    @property
+    def size(self) -> int:
+        """Number of parameters: weights plus intercepts."""
+        return int(self._est.coef_.size + self._est.intercept_.size)
+
+    def get_params(self) -> np.ndarray:
+        """A float64 copy of the weights (row-major), then the intercepts."""
+        return np.concatenate([self._est.coef_.ravel(), self._est.intercept_]).astype(np.float64)
+
+    def set_params(self, vector: np.ndarray) -> None:
+        """Load a vector from `get_params` (this learner's or a peer's); ValueError if it
+        is not a finite 1-D vector of `size` numbers, leaving the model untouched."""
+        try:
+            v = np.array(vector, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"parameters must be numbers, got {type(vector).__name__}") from None
+        if v.ndim != 1 or v.size != self.size:
+            raise ValueError(
+                f"expected {self.size} parameters as a 1-D vector, got shape {v.shape}"
+            )
+        bad = int(np.count_nonzero(~np.isfinite(v)))
+        if bad:
+            raise ValueError(f"parameters must be finite; {bad} of {v.size} are NaN or inf")
+        n_coef = self._est.coef_.size
+        self._est.coef_ = np.ascontiguousarray(v[:n_coef].reshape(self._est.coef_.shape))
+        self._est.intercept_ = v[n_coef:].copy()
+
+    def _check_data(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X must have shape (n, {self.n_features}), got {X.shape}")
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        unknown = np.setdiff1d(y, self.classes)
+        if unknown.size:
+            raise ValueError(f"labels {unknown.tolist()} are not among {self.classes.tolist()}")
+        return X, y
+
+    def train(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        epochs: int = 1,
+        batch_size: int | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> int:
+        """`epochs` shuffled passes of SGD over (X, y); returns the samples processed.
+
+        The shuffle uses `rng`, or the learner's own generator. SGDClassifier steps once
+        per sample, so a pass handed over in minibatches ends at the same parameters (to
+        rounding) as one handed over whole, only slower (each call has a fixed overhead
+        of about a millisecond): the whole pass is handed over at once, and `batch_size`
+        (None or an int >= 1) is checked but does not change the update.
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
+            raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be None or >= 1, got {batch_size!r}")
+        X, y = self._check_data(X, y)
+        rng = self.rng if rng is None else rng
+        if X.shape[0] == 0:
+            return 0
+        for _ in range(epochs):
+            order = rng.permutation(X.shape[0])
+            self._est.partial_fit(X[order], y[order])
+        return int(epochs) * X.shape[0]
+
+    def flops_per_sample(self) -> float:
+        """Training FLOPs per sample: 6 per parameter.
+
+        The forward pass costs a multiply and an add per weight (2 x n_features x
+        n_outputs, plus the intercepts); the gradient of the loss with respect to the
+        weights costs as much again, and the SGD update (decay by the L2 penalty, then
+        the step) about as much once more: ~3 x the forward pass, the usual 6N rule for
+        dense models. Prediction costs a third of this.
+        """
+        return 6.0 * self.size
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X must have shape (n, {self.n_features}), got {X.shape}")
+        return self._est.predict(X)
+
+    def accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Share of samples whose predicted class is right."""
+        X, y = self._check_data(X, y)
+        if X.shape[0] == 0:
+            raise ValueError("accuracy needs at least one sample")
+        return float(np.mean(self._est.predict(X) == y))
+
+
+def centralized_baseline(
+    dataset: Dataset, epochs: int, rng: np.random.Generator, **options: Any
+) -> float:
+    """Test accuracy of one learner trained on the whole training set for `epochs`:
+    what a fleet could reach by pooling its data, on the same model and budget."""
+    learner = LocalLearner(dataset.classes, dataset.n_features, rng, **options)
+    learner.train(dataset.X_train, dataset.y_train, epochs=epochs)
+    return learner.accuracy(dataset.X_test, dataset.y_test)
+
+
+def average(vectors: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray:
+    """The (weighted) mean of equally long parameter vectors; FedAvg weights by samples."""
+    if len(vectors) == 0:
+        raise ValueError("average needs at least one vector")
+    rows = [np.asarray(v, dtype=np.float64) for v in vectors]
+    shapes = {r.shape for r in rows}
+    if len(shapes) != 1 or rows[0].ndim != 1:
+        raise ValueError(f"vectors must be 1-D and equally long, got shapes {sorted(shapes)}")
+    stacked = np.stack(rows)
+    if weights is None:
+        return stacked.mean(axis=0)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(rows),):
+        raise ValueError(f"expected {len(rows)} weights, got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"weights must be finite, >= 0 and not all zero, got {w.tolist()}")
+    return (w @ stacked) / w.sum()

@@ -1,0 +1,78 @@
+"""The [learn] section: what the fleet learns, how models meet, and the server's defenses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from swarm.scenario.schema import ScenarioError, rule
+from swarm.workloads.learn.compression import MODES
+from swarm.workloads.learn.datasets import DATASETS
+
+__all__ = ["AGGREGATORS", "STRATEGIES", "LearnSection", "check"]
+
+STRATEGIES = ("gossip", "fedavg", "allreduce")
+AGGREGATORS = ("mean", "median", "trimmed-mean", "krum", "multi-krum", "bulyan", "foolsgold")
+
+
+@dataclass(frozen=True)
+class LearnSection:
+    dataset: str = rule("digits", "data the fleet learns from", choices=DATASETS)
+    strategy: str = rule(
+        "gossip",
+        "how models meet: gossip averaging, federated averaging, or ring all-reduce",
+        choices=STRATEGIES,
+    )
+    compression: str = rule("none", "encoding of the updates devices send", choices=MODES)
+    topk_ratio: float = rule(0.1, "topk: share of entries sent", above=0.0, max=1.0)
+    iid: bool = rule(True, "shuffle data evenly (false: each agent sees few classes)")
+    classes_per_agent: int = rule(2, "non-IID: classes in each agent's shard", min=1)
+    shard_size: int = rule(0, "samples per agent (0 = split the training set evenly)", min=0)
+    fraction_fit: float = rule(
+        0.5, "fedavg: share of clients trained per round", above=0.0, max=1.0
+    )
+    local_epochs: int = rule(1, "passes over the local shard per round", min=1, max=1000)
+    batch_size: int = rule(32, "minibatch size of local training", min=1)
+    learning_rate: float = rule(0.01, "SGD step size (eta0)", above=0.0)
+    aggregator: str = rule(
+        "mean",
+        "fedavg: how the server combines updates: mean (FedAvg), or a robust rule "
+        "(median, trimmed-mean, krum, multi-krum, bulyan, foolsgold)",
+        choices=AGGREGATORS,
+    )
+    byzantine: int = rule(1, "fedavg: attackers per aggregation the robust rule assumes (f)", min=0)
+    trim: float = rule(0.2, "trimmed-mean: share cut from each end per coordinate", min=0.0)
+    clip_norm: float = rule(
+        0.0, "fedavg: clip each update to this L2 norm first (0 = off)", min=0.0
+    )
+    reputation: bool = rule(
+        False, "fedavg: ignore clients whose updates the rule kept rejecting (reputation)"
+    )
+
+
+def check(s: Any) -> None:
+    """Rules across [learn] keys, and the Sybil behaviours a learning fleet admits."""
+    learn, sybil = s.learn, s.sybil
+    if learn.trim >= 0.5:
+        raise ScenarioError(f"learn.trim = {learn.trim}: must be < 0.5 (it is cut from each end)")
+    if learn.aggregator != "mean" and learn.strategy != "fedavg":
+        raise ScenarioError(
+            f"learn.aggregator = {learn.aggregator!r}: robust aggregation runs on the fedavg "
+            f'server; learn.strategy is {learn.strategy!r} (set learn.strategy = "fedavg")'
+        )
+    if sybil.count == 0 or s.fleet.workload != "learn":
+        return
+    if learn.strategy == "allreduce":
+        raise ScenarioError(
+            'sybil.count > 0 with learn.strategy = "allreduce": a ring all-reduce admits '
+            "no outsiders; attack fedavg or gossip"
+        )
+    if sybil.behaviour == "eclipse" and learn.strategy != "gossip":
+        raise ScenarioError(
+            'sybil.behaviour = "eclipse" surrounds a gossip peer view; '
+            'learn.strategy must be "gossip"'
+        )
+    if sybil.behaviour == "label-flip" and sybil.source_class == sybil.target_class:
+        raise ScenarioError(
+            f"sybil.target_class = {sybil.target_class}: must differ from sybil.source_class"
+        )

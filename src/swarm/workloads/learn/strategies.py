@@ -1,0 +1,440 @@
+"""How a fleet learns together: gossip averaging, federated averaging, ring all-reduce.
+
+Each strategy is a sans-I/O core with the gossip cores' interface (`on_tick` once per
+round, `on_message` per arrival, both returning sends), so learning agents run on the
+embedded broker and over MQTT alike. Every update that arrives from a peer is decoded
+and checked (shape, dtype, finite values) before it touches a model; a rejected one is
+counted in `rejected` and dropped, so NaN from a faulty or hostile peer never poisons the
+fleet model. What a device sends is compressed with its own `Compressor`; `update_bytes`
+counts the array bytes of those payloads, the figure compression divides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from swarm import wire
+from swarm.devices import DeviceProfile
+from swarm.energy import EnergyMeter
+from swarm.gossip.core import ProtocolViolation, Send
+from swarm.gossip.topology import Topology
+from swarm.workloads.learn.compression import (
+    Compressor,
+    UpdateRejected,
+    array_bytes,
+    check_update,
+    decompress,
+)
+from swarm.workloads.learn.learner import LocalLearner
+from swarm.workloads.learn.robust import Entry, RobustServer
+
+__all__ = ["STRATEGIES", "AllReduceCore", "FedAvgCore", "GossipLearningCore", "LearningCore"]
+
+STALL_LIMIT = 3  # ticks an all-reduce iteration may wait before it is given up
+MAX_SAMPLES = 10**9  # a peer claiming more samples than this is lying
+# The largest magnitude an update may hold: what float32 carries. An int8 payload's float64
+# zero point and scale could otherwise deliver finite values near 1e308, whose sums and
+# sample-weighted sums overflow to inf inside the averaging.
+MAX_VALUE = float(np.finfo(np.float32).max)
+for _kind in ("model", "fit", "update", "chunk"):
+    wire.register_kind(_kind)
+
+
+def _round_of(body: Any) -> int:
+    if type(body) is not dict or type(body.get("round")) is not int or body["round"] < 0:
+        raise ProtocolViolation("a learning message is a map with a non-negative int 'round'")
+    return body["round"]
+
+
+class LearningCore:
+    """A local learner on a shard of data, plus what every strategy counts."""
+
+    def __init__(
+        self,
+        index: int,
+        learner: LocalLearner,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        compression: str = "none",
+        topk_ratio: float = 0.1,
+        epochs: int = 1,
+        batch_size: int = 32,
+        profile: DeviceProfile | None = None,
+        period: float = 1.0,
+    ) -> None:
+        self.index = index
+        # The device this learner runs on: training takes flop / its FLOP/s of simulated
+        # time (sends wait for it: `pending_delay`), and every joule is metered.
+        self.profile = profile
+        self.period = period
+        self.meter = EnergyMeter(profile) if profile is not None else None
+        self.pending_delay = 0.0
+        self.compute_s = 0.0  # simulated seconds spent training, in all
+        self.learner = learner
+        self.X, self.y = X, y
+        self.compression = compression
+        self.topk_ratio = topk_ratio
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.size = learner.size
+        self.update_bytes = 0  # array bytes of the (compressed) updates this agent sent
+        self.updates_sent = 0
+        self.rejected = 0  # peer updates refused: wrong shape, dtype, NaN or inf
+        self.samples_trained = 0
+        self.active = True  # learning runs to the round limit
+
+    @property
+    def depleted(self) -> bool:
+        """A device whose battery ran out neither trains nor talks any more."""
+        return self.meter is not None and self.meter.depleted
+
+    def idle_round(self) -> None:
+        if self.meter is not None:
+            self.meter.idle(self.period)
+
+    def train(self, rng: np.random.Generator) -> None:
+        samples = self.learner.train(
+            self.X, self.y, epochs=self.epochs, batch_size=self.batch_size, rng=rng
+        )
+        self.samples_trained += samples
+        if self.profile is not None and self.meter is not None:
+            seconds = self.profile.compute_seconds(samples * self.learner.flops_per_sample())
+            self.compute_s += seconds
+            self.pending_delay += seconds
+            self.meter.compute(seconds)
+
+    def pack(self, compressor: Compressor, vector: np.ndarray) -> dict[str, Any]:
+        payload = compressor.compress(vector)
+        nbytes = array_bytes(payload)
+        self.update_bytes += nbytes
+        self.updates_sent += 1
+        if self.meter is not None:
+            self.meter.send(nbytes)
+        return payload
+
+    def unpack(self, payload: Any, size: int) -> np.ndarray | None:
+        try:
+            vector = decompress(payload, size)
+        except UpdateRejected:
+            self.rejected += 1
+            return None
+        if np.abs(vector).max() > MAX_VALUE:
+            self.rejected += 1
+            return None
+        if self.meter is not None:
+            self.meter.receive(array_bytes(payload))
+        return vector
+
+    def accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
+        return self.learner.accuracy(X, y)
+
+    def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
+        raise NotImplementedError
+
+    def on_message(
+        self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
+    ) -> list[Send]:
+        raise NotImplementedError
+
+
+class GossipLearningCore(LearningCore):
+    """Train locally, then push the model to `fanout` neighbours, who average with it.
+
+    With top-k compression only the sent coordinates are averaged (the others carry no
+    news), so sparse gossip still pulls models together.
+    """
+
+    def __init__(self, *args: Any, topology: Topology, fanout: int = 1, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.topology = topology
+        self.fanout = fanout
+        self.compressor = Compressor(self.compression, self.size, self.topk_ratio)
+
+    def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
+        self.idle_round()
+        if self.depleted:
+            return []
+        self.train(rng)
+        params = self.learner.get_params()
+        sends: list[Send] = []
+        for peer in self.topology.sample(self.index, rng, self.fanout):
+            # A fresh top-k selection per message: error feedback on parameters (rather
+            # than on updates) would resend old values.
+            self.compressor = Compressor(self.compression, self.size, self.topk_ratio)
+            update = self.pack(self.compressor, params)
+            sends.append((peer, "model", {"round": round, "update": update}))
+        return sends
+
+    def on_message(
+        self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
+    ) -> list[Send]:
+        if kind != "model":
+            raise ProtocolViolation(f"gossip learning does not accept {kind!r}")
+        _round_of(body)
+        if self.depleted:
+            return []
+        payload = body.get("update")
+        theirs = self.unpack(payload, self.size)
+        if theirs is None:
+            return []
+        mine = self.learner.get_params()
+        if payload["mode"] == "topk":  # the sender's mode: a dense payload carries every value
+            sent = np.asarray(payload["indices"], dtype=np.int64)
+            mine[sent] = (mine[sent] + theirs[sent]) / 2
+        else:
+            mine = (mine + theirs) / 2
+        self.learner.set_params(mine)
+        return []
+
+
+class FedAvgCore(LearningCore):
+    """Federated averaging (McMahan et al. 2017) with an aggregator agent.
+
+    Each round the aggregator samples `fraction_fit` of the clients and sends them the
+    global model; each trains from it and returns its compressed update (new minus
+    global) with its sample count; the aggregator applies the sample-weighted mean of
+    the updates that arrived by its next tick, or what its `server`'s robust rule makes
+    of them. The model the aggregator sends is the server's downlink and is not
+    compressed; `update_bytes` counts the clients' uplink.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        aggregator: int,
+        clients: list[int],
+        fraction_fit: float = 0.5,
+        server: RobustServer | None = None,
+        admitted: Callable[[int, float], bool] | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.aggregator = aggregator
+        self.clients = clients
+        self.fraction_fit = fraction_fit
+        # The rule that combines updates (FedAvg's weighted mean unless a defense is set),
+        # and the fleet's admission control: who may be asked in round r (Sybils join late).
+        self.server = server if server is not None else RobustServer()
+        self.admitted = admitted
+        self.compressor = Compressor(self.compression, self.size, self.topk_ratio)
+        self._downlink = Compressor("none", self.size)
+        self._round = -1
+        self._waiting: set[int] = set()
+        self._entries: list[Entry] = []
+        self.rounds_applied = 0
+        self.unasked = 0  # updates for a past round or from a client not asked
+
+    @property
+    def is_aggregator(self) -> bool:
+        return self.index == self.aggregator
+
+    def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
+        self.idle_round()
+        if not self.is_aggregator or self.depleted:
+            return []
+        self._apply()
+        clients = self.clients
+        if self.admitted is not None:
+            now = round * self.period
+            clients = [c for c in clients if self.admitted(c, now)]
+        k = max(1, round_half_up(self.fraction_fit * len(clients)))
+        chosen = sorted(int(c) for c in rng.choice(clients, size=k, replace=False))
+        self._round, self._waiting = round, set(chosen)
+        model = self._downlink.compress(self.learner.get_params())
+        return [(c, "fit", {"round": round, "model": model}) for c in chosen]
+
+    def _apply(self) -> None:
+        step = self.server.combine(self._entries) if self._entries else None
+        if step is not None:
+            self.learner.set_params(self.learner.get_params() + step)
+            self.rounds_applied += 1
+        self._entries = []
+        self._waiting = set()
+
+    def on_message(
+        self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
+    ) -> list[Send]:
+        number = _round_of(body)
+        if self.depleted:
+            return []
+        if kind == "fit" and not self.is_aggregator:
+            global_model = self.unpack(body.get("model"), self.size)
+            if global_model is None or src != self.aggregator:
+                return []
+            self.learner.set_params(global_model)
+            self.train(rng)
+            delta = self.learner.get_params() - global_model
+            update = self.pack(self.compressor, delta)
+            reply = {"round": number, "update": update, "samples": len(self.y)}
+            return [(src, "update", reply)]
+        if kind == "update" and self.is_aggregator:
+            samples = body.get("samples")
+            if type(samples) is not int or not 1 <= samples <= MAX_SAMPLES:
+                self.rejected += 1
+                return []
+            if number != self._round or src not in self._waiting:
+                self.unasked += 1  # late (a past round) or unasked: not an error, just stale
+                return []
+            delta = self.unpack(body.get("update"), self.size)
+            if delta is None:
+                return []
+            self._waiting.discard(src)
+            self._entries.append(Entry(src, samples, delta))
+            if not self._waiting:
+                self._apply()
+            return []
+        raise ProtocolViolation(f"fedavg does not accept {kind!r} here")
+
+
+def round_half_up(x: float) -> int:
+    return int(np.floor(x + 0.5))
+
+
+class AllReduceCore(LearningCore):
+    """Ring all-reduce (Patarasuk & Yuan 2009) of the local updates, then a mean step.
+
+    The update (new minus old parameters) is padded to a multiple of the ring size N and
+    cut into N chunks; N-1 reduce-scatter steps and N-1 all-gather steps each send one
+    chunk to the next agent in the ring, so each agent sends exactly 2(N-1)/N of the
+    padded model per iteration. Steps are driven by arrivals; early ones wait in a buffer.
+    An agent starts its next iteration at the first tick after finishing the last one.
+    """
+
+    def __init__(self, *args: Any, ring: list[int], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.ring = ring
+        self.n = len(ring)
+        self.position = ring.index(self.index)
+        self.successor = ring[(self.position + 1) % self.n]
+        self.chunk = -(-self.size // self.n)  # ceil
+        self.padded = self.chunk * self.n
+        self.model_bytes = 4 * self.padded  # float32 "none" encoding
+        self._compressors = [
+            Compressor(self.compression, self.chunk, self.topk_ratio) for _ in range(self.n)
+        ]
+        self.iteration = -1  # the iteration in progress (or last finished)
+        self.done = True
+        self._before = np.zeros(self.size)
+        self._acc = np.zeros((self.n, self.chunk))
+        self._next_step = 0
+        self._early: dict[tuple[int, int], Any] = {}
+        self.iterations_done = 0
+        self.completed_bytes = 0  # update_bytes when the last iteration finished
+        self.stalled_ticks = 0
+        self._stalled = 0  # ticks the current iteration has waited
+        self.abandoned = 0  # iterations given up after STALL_LIMIT ticks
+
+    def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
+        self.idle_round()
+        if self.depleted:
+            return []  # a ring with a dead member stalls: all-reduce has no fault tolerance
+        if not self.done:
+            self.stalled_ticks += 1  # the ring has not finished the last iteration
+            self._stalled += 1
+            if self._stalled < STALL_LIMIT:
+                return []
+            # A chunk was lost (a peer started late, a message dropped, a bad payload):
+            # give this iteration up so the ring does not wait forever; the others do
+            # the same within STALL_LIMIT ticks and meet again in the next iteration.
+            self.abandoned += 1
+            self._finish(apply=False)
+        self._stalled = 0
+        self.iteration += 1
+        self.done = False
+        self._before = self.learner.get_params()
+        self.train(rng)
+        delta = self.learner.get_params() - self._before
+        flat = np.zeros(self.padded)
+        flat[: self.size] = delta
+        self._acc = flat.reshape(self.n, self.chunk)
+        self._next_step = 0
+        if self.n == 1:  # a ring of one: nothing to exchange
+            self._finish(apply=True)
+            return []
+        sends = self._send_step(0)
+        sends += self._drain_early(rng)
+        return sends
+
+    def _chunk_for(self, step: int) -> int:
+        """Index of the chunk this agent sends at `step` (2(N-1) steps per iteration)."""
+        n, p = self.n, self.position
+        if step < n - 1:
+            return (p - step) % n  # reduce-scatter
+        return (p + 1 - (step - (n - 1))) % n  # all-gather
+
+    def _send_step(self, step: int, payload: Any = None) -> list[Send]:
+        if step >= 2 * (self.n - 1):
+            return []
+        index = self._chunk_for(step)
+        if payload is None:
+            payload = self.pack(self._compressors[index], self._acc[index])
+            if step == self.n - 1:  # our fully reduced chunk: keep what everyone will get
+                self._acc[index] = decompress(payload, self.chunk)
+        else:
+            self.update_bytes += array_bytes(payload)  # forwarded as received
+            self.updates_sent += 1
+        body = {"round": self.iteration, "step": step, "chunk": payload}
+        return [(self.successor, "chunk", body)]
+
+    def on_message(
+        self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
+    ) -> list[Send]:
+        if kind != "chunk":
+            raise ProtocolViolation(f"all-reduce does not accept {kind!r}")
+        iteration = _round_of(body)
+        step = body.get("step")
+        if type(step) is not int or not 0 <= step < 2 * (self.n - 1):
+            raise ProtocolViolation("chunk step out of range")
+        if src != self.ring[(self.position - 1) % self.n]:
+            raise ProtocolViolation("chunk from an agent that is not our ring predecessor")
+        if iteration < self.iteration or (iteration == self.iteration and step < self._next_step):
+            return []  # a duplicate or a past iteration
+        if len(self._early) >= 4 * self.n:
+            self.rejected += 1
+            return []
+        self._early[(iteration, step)] = body.get("chunk")
+        return self._drain_early(rng)
+
+    def _drain_early(self, rng: np.random.Generator) -> list[Send]:
+        sends: list[Send] = []
+        while not self.done and (self.iteration, self._next_step) in self._early:
+            payload = self._early.pop((self.iteration, self._next_step))
+            sends += self._receive(self._next_step, payload)
+        return sends
+
+    def _receive(self, step: int, payload: Any) -> list[Send]:
+        n = self.n
+        chunk = self.unpack(payload, self.chunk)
+        if chunk is None:
+            # A bad chunk breaks this iteration for the ring: keep our model, move on.
+            self._finish(apply=False)
+            return []
+        self._next_step = step + 1
+        if step < n - 1:  # reduce-scatter: add the predecessor's partial sum
+            index = (self.position - 1 - step) % n
+            self._acc[index] += chunk
+            return self._send_step(step + 1)
+        index = (self.position - (step - (n - 1))) % n  # all-gather: take the final chunk
+        self._acc[index] = chunk
+        sends = self._send_step(step + 1, payload) if step + 1 < 2 * (n - 1) else []
+        if step == 2 * (n - 1) - 1:
+            self._finish(apply=True)
+        return sends
+
+    def _finish(self, *, apply: bool) -> None:
+        if apply:
+            mean = self._acc.reshape(-1)[: self.size] / self.n
+            self.learner.set_params(check_update(self._before + mean, self.size))
+            self.iterations_done += 1
+            self.completed_bytes = self.update_bytes
+        else:
+            self.learner.set_params(self._before)
+        self.done = True
+        self._early = {k: v for k, v in self._early.items() if k[0] > self.iteration}
+
+
+STRATEGIES = {"gossip": GossipLearningCore, "fedavg": FedAvgCore, "allreduce": AllReduceCore}

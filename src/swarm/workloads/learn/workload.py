@@ -1,0 +1,356 @@
+"""The learning workload: data, shards, learners and strategy cores for a fleet.
+
+Kept out of `fleet.py` so that the fleet stays about agents, brokers and rounds; the
+fleet asks this module for cores and for the figures its summary reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+import numpy as np
+
+from swarm import laws
+from swarm.agents.sybil import EclipseCore, FloodCore, Roster, SybilCore
+from swarm.consensus.reputation import Reputation
+from swarm.energy import EnergyMeter, fleet_energy
+from swarm.gossip.topology import Topology
+from swarm.scenario import Scenario, ScenarioError
+from swarm.seeding import Stream, generator
+from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status
+from swarm.workloads.learn import datasets
+from swarm.workloads.learn.compression import expected_factor
+from swarm.workloads.learn.learner import LocalLearner, centralized_baseline
+from swarm.workloads.learn.poison import Attacker, FedAvgSybil, GossipSybil
+from swarm.workloads.learn.robust import RobustServer
+from swarm.workloads.learn.strategies import (
+    STRATEGIES,
+    AllReduceCore,
+    FedAvgCore,
+    GossipLearningCore,
+    LearningCore,
+)
+
+__all__ = ["BASELINE_EPOCHS", "Learning"]
+
+BASELINE_EPOCHS = 100  # the live status's centralized baseline trains at most this long
+
+
+@dataclass
+class Learning:
+    """Everything a learning run shares: the data, the shards and the cores of this process."""
+
+    scenario: Scenario
+    dataset: datasets.Dataset
+    cores: dict[int, LearningCore]  # the honest agents of this process
+    sybils: dict[int, SybilCore] = field(default_factory=dict)  # and its Sybils
+
+    _baseline: float | None = None  # the live status's centralized baseline, once
+
+    @classmethod
+    def build(cls, ctx: BuildContext) -> Learning:
+        scenario, topology, local, roster = ctx.scenario, ctx.topology, ctx.local, ctx.roster
+        kinds = ctx.placement.kinds
+        learn, n = scenario.learn, scenario.fleet.count
+        seed = scenario.run.seed
+        dataset = datasets.load(learn.dataset, seed=seed)
+        try:
+            shards = datasets.shard(
+                dataset.y_train,
+                n,
+                generator(seed, Stream.DATA),
+                iid=learn.iid,
+                classes_per_agent=learn.classes_per_agent,
+                shard_size=learn.shard_size or None,
+            )
+        except ValueError as exc:
+            raise ScenarioError(f"learn: {exc}") from None
+        options = {"learning_rate": "constant", "eta0": learn.learning_rate}
+        common: dict[str, Any] = {
+            "compression": learn.compression,
+            "topk_ratio": learn.topk_ratio,
+            "epochs": learn.local_epochs,
+            "batch_size": learn.batch_size,
+        }
+        if learn.strategy == "gossip":
+            common |= {"topology": topology, "fanout": scenario.gossip.fanout}
+        elif learn.strategy == "fedavg":
+            common |= {
+                "aggregator": 0,
+                "clients": [*range(1, n), *roster.sybils],
+                "fraction_fit": learn.fraction_fit,
+                "admitted": roster.admitted if roster.count else None,
+            }
+        else:
+            common |= {"ring": list(range(n))}
+        cls_ = STRATEGIES[learn.strategy]
+        profiles = scenario.profiles()
+        common["period"] = scenario.gossip.period
+        cores: dict[int, LearningCore] = {}
+
+        def make_learner(rng: np.random.Generator) -> LocalLearner:
+            return LocalLearner(dataset.classes, dataset.n_features, rng, **options)
+
+        for i in local:
+            if i >= n:
+                continue
+            rows = shards[i]
+            extra = {"server": robust_server(learn)} if learn.strategy == "fedavg" else {}
+            cores[i] = cls_(
+                i,
+                make_learner(generator(seed, Stream.LEARNERS, i)),
+                dataset.X_train[rows],
+                dataset.y_train[rows],
+                profile=profiles[kinds[i]],
+                **common,
+                **extra,
+            )
+        sybils = build_sybils(scenario, dataset, topology, local, roster, make_learner, shards)
+        return cls(scenario, dataset, cores, sybils)
+
+    def step(self, round: int) -> None:
+        """Learning happens in the cores; nothing else moves."""
+
+    # -- metrics ---------------------------------------------------------------------------
+    def sample(self, round: int = 0, in_flight: int = 0) -> Part:
+        """Additive per-process figures for one metrics row."""
+        X, y = self.dataset.X_test, self.dataset.y_test
+        accuracy = [core.accuracy(X, y) for core in self.cores.values()]
+        return {
+            "accuracy_sum": float(np.sum(accuracy)),
+            "accuracy_min": min(accuracy, default=1.0),
+            "accuracy_max": max(accuracy, default=0.0),
+            "update_bytes": sum(c.update_bytes for c in self.cores.values()),
+            "updates_rejected": sum(c.rejected for c in self.cores.values()),
+        }
+
+    def attack_partial(self) -> Partial:
+        """What the defenses of this process saw of the Sybils, and an eclipse's victim."""
+        part: dict[str, Any] = {}
+        sybil = self.scenario.sybil
+        victim = self.cores.get(sybil.victim)
+        if sybil.behaviour == "eclipse" and victim is not None:
+            part["victim_accuracy"] = victim.accuracy(self.dataset.X_test, self.dataset.y_test)
+        server = next(
+            (c for c in self.cores.values() if isinstance(c, FedAvgCore) and c.is_aggregator),
+            None,
+        )
+        if server is not None:
+            robust = server.server
+            part |= {
+                "flags": robust.flags,
+                "flagged": sorted(robust.flagged()),
+                "refused": robust.refused,
+                "ignored": robust.ignored,
+            }
+        if sybil.behaviour == "label-flip":
+            source = self.dataset.y_test == sybil.source_class
+            X = self.dataset.X_test[source]
+            part["targeted_count"] = len(self.cores) * int(source.sum())
+            part["targeted_sum"] = sum(
+                int((c.learner.predict(X) == sybil.target_class).sum()) for c in self.cores.values()
+            )
+        return part
+
+    def live_status(self) -> Status:
+        """The centralized baseline a dashboard draws beside the fleet, worked out once."""
+        if self._baseline is None:
+            s = self.scenario
+            budget = min(s.max_rounds, BASELINE_EPOCHS) * s.learn.local_epochs
+            self._baseline = centralized_baseline(
+                self.dataset,
+                budget,
+                generator(s.run.seed, Stream.LEARNERS, s.fleet.count),
+                learning_rate="constant",
+                eta0=s.learn.learning_rate,
+            )
+        return {"baseline_accuracy": self._baseline, "baseline_epochs": BASELINE_EPOCHS}
+
+    def asleep(self, index: int) -> bool:
+        return False
+
+    def meters(self) -> Iterator[tuple[int, EnergyMeter]]:
+        return ((i, c.meter) for i, c in self.cores.items() if c.meter is not None)
+
+    def set_fanout(self, fanout: int) -> int:
+        gossiping = [
+            c
+            for c in (*self.cores.values(), *self.sybils.values())
+            if isinstance(c, GossipLearningCore | GossipSybil)
+        ]
+        for core in gossiping:
+            core.fanout = fanout
+        return len(gossiping)
+
+    def set_aggregator(self, rule: str) -> int:
+        servers = [c.server for c in self.cores.values() if _serves(c)]
+        for server in servers:
+            server.rule = rule
+        return len(servers)
+
+    @property
+    def aggregator(self) -> str | None:
+        server = next((c.server for c in self.cores.values() if _serves(c)), None)
+        if server is not None:
+            return server.rule
+        learn = self.scenario.learn
+        return learn.aggregator if learn.strategy == "fedavg" else None
+
+    @staticmethod
+    def merge(parts: Sequence[Part], n: int) -> tuple[Row, bool]:
+        return merge_sample(parts, n), False
+
+    @staticmethod
+    def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -> Results:
+        return results(scenario, parts, rows[-1]["round"] if rows else 0)
+
+    def partial_results(self) -> Partial:
+        part = self.sample()
+        part["n"] = len(self.cores)
+        part["updates_sent"] = sum(c.updates_sent for c in self.cores.values())
+        part["bytes_by_agent"] = [
+            c.completed_bytes / c.iterations_done
+            for c in self.cores.values()
+            if isinstance(c, AllReduceCore) and c.iterations_done
+        ]
+        part["iterations"] = [
+            c.iterations_done for c in self.cores.values() if isinstance(c, AllReduceCore)
+        ]
+        part["abandoned"] = sum(
+            c.abandoned for c in self.cores.values() if isinstance(c, AllReduceCore)
+        )
+        part["aggregations"] = sum(
+            c.rounds_applied for c in self.cores.values() if isinstance(c, FedAvgCore)
+        )
+        meters = [c.meter for c in self.cores.values() if c.meter is not None]
+        part["energy"] = fleet_energy(meters)
+        part["compute_s"] = sum(c.compute_s for c in self.cores.values())
+        first = next(iter(self.cores.values()), None)
+        part["size"] = first.size if first is not None else 0
+        return part
+
+
+def _serves(core: LearningCore) -> TypeGuard[FedAvgCore]:
+    """Whether `core` is the FedAvg server (agent 0 of a fedavg run)."""
+    return isinstance(core, FedAvgCore) and core.is_aggregator
+
+
+def robust_server(learn: Any) -> RobustServer:
+    """The FedAvg server's rule and defenses, from the [learn] section."""
+    return RobustServer(
+        rule=learn.aggregator,
+        f=learn.byzantine,
+        beta=learn.trim,
+        max_norm=learn.clip_norm,
+        reputation=Reputation() if learn.reputation else None,
+    )
+
+
+def build_sybils(
+    scenario: Scenario,
+    dataset: datasets.Dataset,
+    topology: Topology,
+    local: range,
+    roster: Roster,
+    make_learner: Any,
+    shards: list[np.ndarray],
+) -> dict[int, SybilCore]:
+    """The cores of this process's Sybils (indices n.. of `local`)."""
+    mine = [i for i in local if roster.is_sybil(i)]
+    if not roster.count:
+        return {}
+    sybil, learn, period = scenario.sybil, scenario.learn, scenario.gossip.period
+    if sybil.behaviour == "eclipse":
+        return {i: EclipseCore(i, roster, period) for i in mine}
+    size = make_learner(generator(scenario.run.seed, Stream.SYBIL, 0)).size
+    if sybil.behaviour == "flood":
+        kind = "model" if learn.strategy == "gossip" else "update"
+
+        def junk(round: int, rng: np.random.Generator) -> tuple[str, Any]:
+            vector = rng.normal(0.0, 1.0, size).astype(np.float32)
+            body = {"round": round, "update": {"mode": "none", "values": vector}, "samples": 1}
+            return kind, body
+
+        return {i: FloodCore(i, roster, period, sybil.flood_rate, junk) for i in mine}
+    attacker = Attacker(scenario, dataset, roster, make_learner, len(shards[0]))
+    if learn.strategy == "fedavg":
+        return {i: FedAvgSybil(i, roster, period, attacker, size) for i in mine}
+    start = np.zeros(size)
+    return {
+        i: GossipSybil(i, roster, period, attacker, topology, scenario.gossip.fanout, start)
+        for i in mine
+    }
+
+
+def merge_sample(parts: Sequence[Part], n: int) -> dict[str, Any]:
+    """The learning columns of a merged metrics row."""
+    return {
+        "accuracy": sum(p["accuracy_sum"] for p in parts) / n if n else 0.0,
+        "accuracy_min": min(p["accuracy_min"] for p in parts),
+        "accuracy_max": max(p["accuracy_max"] for p in parts),
+        "update_bytes": sum(p["update_bytes"] for p in parts),
+        "updates_rejected": sum(p["updates_rejected"] for p in parts),
+    }
+
+
+def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Results:
+    """The summary's learning results, with the centralized baseline and the laws beside."""
+    learn, n = scenario.learn, scenario.fleet.count
+    merged = merge_sample(parts, n)
+    size = max((p["size"] for p in parts), default=0)
+    dataset = datasets.load(learn.dataset, seed=scenario.run.seed)
+    budget = max(1, rounds) * learn.local_epochs
+    baseline = centralized_baseline(
+        dataset,
+        budget,
+        generator(scenario.run.seed, Stream.LEARNERS, n),
+        learning_rate="constant",
+        eta0=learn.learning_rate,
+    )
+    sent = sum(p["updates_sent"] for p in parts)
+    compressed = -(-size // n) if learn.strategy == "allreduce" else size
+    factor = expected_factor(learn.compression, compressed, learn.topk_ratio)
+    out: dict[str, Any] = {
+        "accuracy": merged["accuracy"],
+        "accuracy_spread": [merged["accuracy_min"], merged["accuracy_max"]],
+        "baseline_accuracy": baseline,
+        "accuracy_gap": baseline - merged["accuracy"],
+        "dataset": learn.dataset,
+        "parameters": size,
+        "update_bytes": merged["update_bytes"],
+        "updates_sent": sent,
+        "updates_rejected": merged["updates_rejected"],
+        "compression_factor_expected": factor,
+    }
+    if learn.strategy == "allreduce":
+        iterations = [i for p in parts for i in p["iterations"]]
+        done = min(iterations, default=0)
+        padded = -(-size // n) * n
+        per_node = [b for p in parts for b in p["bytes_by_agent"]]
+        out["allreduce"] = {
+            "iterations": done,
+            "abandoned": sum(p["abandoned"] for p in parts),
+            "model_bytes": 4 * padded,
+            "bytes_per_node_per_iteration": [min(per_node), max(per_node)] if per_node else None,
+            "predicted_bytes_per_node_per_iteration": laws.ring_allreduce_bytes_per_node(
+                n, 4 * padded
+            ),
+        }
+    if learn.strategy == "fedavg":
+        out["aggregations"] = sum(p["aggregations"] for p in parts)
+        traffic = laws.parameter_server_bytes(n - 1, 4 * size / factor, learn.fraction_fit)
+        out["fedavg_uplink_bytes_per_round"] = merged["update_bytes"] / max(1, rounds)
+        out["predicted_uplink_bytes_per_round"] = traffic["uploaded"]
+    energy = [p["energy"] for p in parts]
+    out["energy_j"] = {
+        "total": sum(e["total_j"] for e in energy),
+        **{
+            key: sum(e["by_category"].get(key, 0.0) for e in energy)
+            for key in ("idle", "compute", "tx", "rx")
+        },
+    }
+    out["depleted"] = sum(e["depleted"] for e in energy)
+    out["compute_s_per_agent"] = sum(p["compute_s"] for p in parts) / n
+    return out
