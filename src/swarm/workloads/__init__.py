@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from swarm.workloads.base import Workload, WorkloadSpec
@@ -88,11 +88,13 @@ def spec(name: str) -> WorkloadSpec:
     found = _resolve(registry[name])
     from swarm import wire
 
+    # Checked by shape: importing `base` here would close a cycle through `scenario`.
     if getattr(found, "name", None) != name or not isinstance(getattr(found, "kinds", 0), tuple):
         raise UnknownWorkload(f"{registry[name]} is not the WorkloadSpec of {name!r}")
-    for kind in found.kinds:
+    checked = cast("WorkloadSpec", found)
+    for kind in checked.kinds:
         wire.register_kind(kind)
-    return found  # type: ignore[return-value]
+    return checked
 
 
 def load(name: str) -> type[Workload]:

@@ -22,7 +22,7 @@ from swarm.metrics import Moments
 from swarm.placement import agent_ids
 from swarm.scenario import Scenario
 from swarm.seeding import Stream, generator
-from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status
+from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
 
 __all__ = ["Gossip", "gossip_junk"]
 
@@ -241,3 +241,6 @@ def gossip_junk(scenario: Scenario) -> JunkMaker:
         return kind, [[int(rng.integers(1, 2**63)), 0, b""]]
 
     return rumors
+
+
+_IMPLEMENTS: type[Workload] = Gossip  # mypy checks the class against the protocol

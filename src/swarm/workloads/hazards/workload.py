@@ -42,7 +42,7 @@ from swarm.energy import EnergyMeter
 from swarm.gossip.core import ProtocolViolation, Send
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
-from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status
+from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
 from swarm.workloads.hazards.awareness import (
     AwarenessTracker,
     HazardModel,
@@ -331,7 +331,7 @@ class Hazards:
         taxis = Taxis(n, config, generator(seed, Stream.TAXIS))
         model = HazardModel.fit(config, generator(seed, Stream.SENSING, 0))
         records: dict[int, _Record] = {}
-        ctx = _Context(
+        shared = _Context(
             model=model,
             taxis=taxis,
             records=records,
@@ -344,7 +344,7 @@ class Hazards:
             voting=h.voting,
             quorum=h.quorum,
         )
-        cores = {i: TaxiCore(i, ctx) for i in local if i < n}
+        cores = {i: TaxiCore(i, shared) for i in local if i < n}
         sense_rng = generator(seed, Stream.SENSING, 1)
         work = cls(scenario, local, city, taxis, model, cores, records, sense_rng)
         mine = [i for i in local if roster.is_sybil(i)]
@@ -352,7 +352,7 @@ class Hazards:
             from swarm.workloads.hazards.attack import HazardAttacker, HazardSybil
 
             attacker = HazardAttacker(scenario, config, city, taxis, model, roster, HAZARD)
-            work.sybils = {i: HazardSybil(i, attacker, ctx.ttl, ctx.recipients) for i in mine}
+            work.sybils = {i: HazardSybil(i, attacker, shared.ttl, shared.recipients) for i in mine}
         return work
 
     def step(self, round: int) -> None:
@@ -541,7 +541,8 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
     decisions = total["decisions"]
     readings = total["readings"]
     wrong = total["false_alarms"] + total["missed_decisions"]
-    with_audience = summary["with_audience"]
+    with_audience = int(summary["with_audience"] or 0)
+    reached = int(summary["reached"] or 0)
     return {
         "awareness_latency": {key: summary[key] for key in ("p50", "p90", "p99")},
         "share": h.share,
@@ -553,7 +554,7 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         "reached": summary["reached"],
         "missed": summary["missed"],
         "pending": summary["pending"],
-        "reached_fraction": summary["reached"] / with_audience if with_audience else None,
+        "reached_fraction": reached / with_audience if with_audience else None,
         "false_alarms": total["false_alarms"],
         "false_alarms_heard": total["false_alarms_heard"],
         "missed_decisions": total["missed_decisions"],
@@ -576,3 +577,6 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
             _config(scenario), generator(scenario.run.seed, Stream.SENSING, 2)
         ),
     }
+
+
+_IMPLEMENTS: type[Workload] = Hazards  # mypy checks the class against the protocol

@@ -19,7 +19,7 @@ from swarm.energy import EnergyMeter, fleet_energy
 from swarm.gossip.topology import Topology
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
-from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status
+from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
 from swarm.workloads.learn import datasets
 from swarm.workloads.learn.compression import expected_factor
 from swarm.workloads.learn.learner import LocalLearner, centralized_baseline
@@ -354,3 +354,6 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
     out["depleted"] = sum(e["depleted"] for e in energy)
     out["compute_s_per_agent"] = sum(p["compute_s"] for p in parts) / n
     return out
+
+
+_IMPLEMENTS: type[Workload] = Learning  # mypy checks the class against the protocol

@@ -40,7 +40,7 @@ from swarm.gossip.core import Core, ProtocolViolation, Send
 from swarm.gossip.topology import Topology
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
-from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status
+from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
 
 __all__ = [
     "DRIFT_BINS",
@@ -401,7 +401,7 @@ class Mesh:
         m = scenario.mesh
         scale = scenario.fleet.region_radius_km or 1.0
         truth = Field(placement.positions, scale, m.field_period, generator(seed, Stream.MESH))
-        ctx = _Context(
+        shared = _Context(
             topology=topology,
             views=_Views(),
             n=n,
@@ -411,8 +411,8 @@ class Mesh:
             awake=np.zeros(n, dtype=bool),
         )
         profiles = scenario.profiles()
-        cores = {i: MeshCore(i, ctx, EnergyMeter(profiles[placement.kinds[i]])) for i in local}
-        return cls(scenario, local, topology, truth, ctx, cores, now)
+        cores = {i: MeshCore(i, shared, EnergyMeter(profiles[placement.kinds[i]])) for i in local}
+        return cls(scenario, local, topology, truth, shared, cores, now)
 
     def awake_at(self, round: int) -> np.ndarray:
         """Who is awake in `round` (every shard draws the same), and the draws after it."""
@@ -705,3 +705,6 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         "duty_cycle": scenario.mesh.duty_cycle,
         "simulated_s": rounds * period,
     }
+
+
+_IMPLEMENTS: type[Workload] = Mesh  # mypy checks the class against the protocol
