@@ -100,7 +100,46 @@ def test_there_is_no_import_cycle_inside_swarm() -> None:
     assert cycle is None, " -> ".join(cycle or [])
 
 
-ABOVE_WORKLOADS = ("swarm.fleet", "swarm.run", "swarm.cli", "swarm.tui", "swarm.control")
+# Bottom to top; a module imports only from its own layer or the ones below, and belongs
+# to the layer of its longest matching name. The registry (the package `swarm.workloads`
+# alone) is light and sits below the scenario, which asks it for each workload's section;
+# the workload modules sit above the scenario. The benchmarks measure everything up to
+# the dashboard, so they sit at the top.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("swarm.wire", "swarm.topics", "swarm.clock", "swarm.rounds", "swarm.seeding"),
+    ("swarm.metrics", "swarm.laws"),
+    ("swarm.broker",),
+    ("swarm.protocols", "swarm.devices"),
+    ("=swarm.workloads",),
+    ("swarm.scenario", "swarm.placement"),
+    ("swarm.workloads",),
+    ("swarm.fleet",),
+    ("swarm.run",),
+    ("swarm.cli", "swarm.tui", "swarm.decode", "swarm.testing", "swarm.run.bench"),
+    ("swarm.__main__",),
+)
+
+
+def _layer(module: str) -> int:
+    best: tuple[int, int] | None = None  # (length of the matching name, layer)
+    for rank, names in enumerate(LAYERS):
+        for name in names:
+            exact = name.startswith("=")
+            name = name.lstrip("=")
+            if module == name or (not exact and module.startswith(name + ".")):
+                best = max(best or (0, 0), (len(name) + exact, rank))
+    assert best is not None, f"{module} is in no layer: add it to LAYERS"
+    return best[1]
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if m != "swarm"))
+def test_every_module_imports_only_its_own_layer_or_below(name: str) -> None:
+    rank = _layer(name)
+    upward = sorted(m for m in GRAPH[name] if _layer(m) > rank)
+    assert upward == [], f"{name} (layer {rank}) imports {upward} from above"
+
+
+ABOVE_WORKLOADS = ("swarm.fleet", "swarm.run", "swarm.cli", "swarm.tui")
 
 
 @pytest.mark.parametrize("name", sorted(m for m in MODULES if m.startswith("swarm.workloads")))

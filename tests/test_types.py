@@ -25,3 +25,25 @@ def test_mypy_is_clean() -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_workload_from_outside_swarm_is_checked_against_the_protocol(tmp_path: Path) -> None:
+    """swarm ships py.typed, so a plugin author's mypy sees the Workload protocol."""
+    plugin = ROOT / "tests" / "workloads" / "plugin" / "max_gossip.py"
+    ok = subprocess.run(
+        [*_mypy(), "--config-file", str(ROOT / "pyproject.toml"), str(plugin)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # The same class with one method misnamed no longer implements the protocol.
+    broken = tmp_path / "broken_gossip.py"
+    broken.write_text(plugin.read_text().replace("def live_status(", "def live_state("))
+    bad = subprocess.run(
+        [*_mypy(), "--config-file", str(ROOT / "pyproject.toml"), str(broken)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "type[Workload]" in bad.stdout, bad.stdout + bad.stderr

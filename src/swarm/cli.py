@@ -261,7 +261,7 @@ def _direct_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _control_names() -> list[str]:
-    from swarm.control import COMMANDS
+    from swarm.fleet.control import COMMANDS
 
     return list(COMMANDS)
 
@@ -314,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from swarm.run.bench import main as bench_main
 
             return bench_main(args.names, as_json=args.json, list_only=args.list, quick=args.quick)
-    except ScenarioError as exc:
+    except (ScenarioError, workloads.UnknownWorkload) as exc:
         print(f"swarm: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # the environment (no broker, no mosquitto), not the input
@@ -363,9 +363,10 @@ def _cmd_control(args: argparse.Namespace) -> int:
     import asyncio
     import tomllib
 
-    from swarm import control, topics
+    from swarm import topics
     from swarm.broker.mqtt import BrokerUrl, MqttTransport
     from swarm.broker.network import Endpoint
+    from swarm.fleet import control
 
     body: dict[str, Any] = {}
     for item in args.args:

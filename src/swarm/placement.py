@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from swarm.agents.sybil import Roster, eclipse
-from swarm.gossip.topology import Topology, TopologyError, build_topology
+from swarm.protocols.gossip.topology import Topology, TopologyError, build_topology
+from swarm.protocols.sybil import Roster, eclipse
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 
@@ -102,7 +102,10 @@ def overlay(s: Scenario, placement: Placement, roster: Roster) -> Topology:
     except TopologyError as exc:
         raise ScenarioError(f"network.topology = {s.network.topology!r}: {exc}") from None
     if s.sybil.count and s.sybil.behaviour == "eclipse":
-        topology = eclipse(topology, s.sybil.victim, roster.sybils)
+        try:
+            topology = eclipse(topology, s.sybil.victim, roster.sybils)
+        except ValueError as exc:
+            raise ScenarioError(str(exc)) from None
     if s.gossip.fanout > topology.min_degree:
         raise ScenarioError(
             f"gossip.fanout = {s.gossip.fanout}: larger than the {topology.min_degree} "

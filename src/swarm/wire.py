@@ -30,6 +30,7 @@ import numpy as np
 from msgpack import ExtType, Timestamp
 
 __all__ = [
+    "FLEET_KINDS",
     "KNOWN_KINDS",
     "MAX_MESSAGE_BYTES",
     "MAX_NDIM",
@@ -106,7 +107,8 @@ def register_kind(name: str) -> str:
 
 # The fleet's own kinds, and the shared MQTT transport's bundles of them; workloads
 # declare theirs in their specs (`swarm.workloads`).
-for _kind in ("metrics", "event", "control", "bundle"):
+FLEET_KINDS = ("metrics", "event", "control", "bundle")
+for _kind in FLEET_KINDS:
     register_kind(_kind)
 
 

@@ -90,7 +90,7 @@ async def _queue_ceiling(count: int, messages_per_round: int, rounds: int) -> fl
 def bench_embedded_throughput(quick: bool = False) -> Result:
     """Delivered messages per wall second at 10,000 agents vs bare asyncio queues."""
     count, rounds = (2_000, 5) if quick else (10_000, 12)
-    import swarm.gossip.aggregation  # noqa: F401  (registers the push-sum kind)
+    import swarm.protocols.gossip.aggregation  # noqa: F401  (registers the push-sum kind)
 
     # The ceiling is the best of three (a ceiling should not be lowered by a noisy
     # moment); the fleet gets one try, so the ratio errs on the low side.
@@ -145,8 +145,8 @@ def _rss() -> int:
 
 
 async def _idle_agents(count: int) -> dict[str, float]:
-    from swarm.agents.base import Agent, World
     from swarm.broker.embedded import EmbeddedBroker
+    from swarm.fleet.agent import Agent, World
     from swarm.rounds import RoundScheduler
 
     gc.collect()

@@ -3,7 +3,7 @@
 A dashboard never touches a fleet directly. It reads a `Source`: a `Feed` of decoded
 metrics rows, events and status messages, filled from the run's topics by another thread,
 and taken in batches a few times a second; and it turns knobs by `send`, which publishes
-the same control message (`swarm.control`) a headless run accepts.
+the same control message (`swarm.fleet.control`) a headless run accepts.
 
 - `LocalRun` runs a scenario on the embedded broker in a thread, paced in virtual time.
 - `Attached` subscribes to a run on a real broker (headless `swarm run --broker`, shards).
@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from swarm import clock, control, topics, wire
+from swarm import clock, topics, wire
+from swarm.fleet import control
 from swarm.scenario import Scenario
 from swarm.scenario.info import scenario_info
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from swarm import __version__, observe, topics, wire
+from swarm import __version__, topics, wire
 from swarm.broker.mqtt import BrokerUrl, MqttLink
-from swarm.fleet import EVENT, METRICS, Fleet, RoundCallback
+from swarm.fleet import EVENT, METRICS, Fleet, RoundCallback, observe
 from swarm.metrics import MessageCounters
 from swarm.placement import place_agents
 from swarm.run.runner import compare_clean, run_outputs, write_summary

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swarm import workloads
-from swarm.devices import CLASSES, DeviceError, DeviceProfile, load_profiles
-from swarm.gossip import aggregation, dissemination
-from swarm.gossip.topology import TOPOLOGIES
+from swarm.devices.profiles import CLASSES, DeviceError, DeviceProfile, load_profiles
+from swarm.protocols.gossip import aggregation, dissemination
+from swarm.protocols.gossip.topology import TOPOLOGIES
 from swarm.scenario.schema import ScenarioError, check, did_you_mean, rule, show
 
 if TYPE_CHECKING:
@@ -69,6 +69,11 @@ def workload_sections() -> dict[str, type]:
     for name in _names():
         section = _spec(name).section
         if section is not None:
+            if name in COMMON_SECTIONS:
+                raise ScenarioError(
+                    f"workload {name!r} declares a section, but [{name}] is one every "
+                    "scenario has; register the workload under another name"
+                )
             out[name] = section
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarm import workloads
-from swarm.consensus.aggregate import AGGREGATORS
+from swarm.protocols.consensus.aggregate import AGGREGATORS
 from swarm.scenario import Scenario
 
 __all__ = ["scenario_info"]

@@ -1,13 +1,13 @@
 """Hypothesis strategies for update matrices, for property tests of aggregation rules.
 
-They draw what `swarm.consensus.aggregate` takes: finite float64 arrays, one row per
+They draw what `swarm.protocols.consensus.aggregate` takes: finite float64 arrays, one row per
 update. Values stay in [-bound, bound] (1e6 by default) so that sums and squared
 distances of a test's own reference computation cannot overflow. `honest_and_byzantine`
 draws the adversarial case a breakdown bound talks about: honest rows plus attackers who
 send anything, with as many attackers as a rule tolerates (or one more).
 
     from hypothesis import given
-    from swarm.consensus.aggregate import median
+    from swarm.protocols.consensus.aggregate import median
     from swarm.testing.aggregation import honest_and_byzantine
 
     @given(honest_and_byzantine(rule="median"))
@@ -24,7 +24,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from swarm.consensus.aggregate import AGGREGATORS
+from swarm.protocols.consensus.aggregate import AGGREGATORS
 
 __all__ = ["ATTACKERS", "BOUND", "finite_floats", "honest_and_byzantine", "update_matrices"]
 

@@ -8,8 +8,8 @@ i-th message, crash an agent, inject a message from an id outside the fleet. It 
 books on everything that will never arrive, so conservation laws can be checked exactly.
 
 >>> import numpy as np
->>> from swarm.gossip.aggregation import PushSum
->>> from swarm.gossip.topology import build_topology
+>>> from swarm.protocols.gossip.aggregation import PushSum
+>>> from swarm.protocols.gossip.topology import build_topology
 >>> topo = build_topology("ring", 4, np.random.default_rng(0))
 >>> net = Network([PushSum(i, topo, float(i)) for i in range(4)], seed=1)
 >>> sent = net.tick(0)
@@ -34,8 +34,8 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from swarm import wire
-from swarm.gossip.core import Core, ProtocolViolation
-from swarm.gossip.topology import Topology, build_topology
+from swarm.protocols.gossip.core import Core, ProtocolViolation
+from swarm.protocols.gossip.topology import Topology, build_topology
 
 __all__ = [
     "Message",

@@ -1,11 +1,11 @@
 """Hypothesis strategies for vote arrays, for property tests of voting rules.
 
-They draw what `swarm.consensus.voting` takes: non-negative int labels, one row per voter.
+They draw what `swarm.protocols.consensus.voting` takes: non-negative int labels, one row per voter.
 `honest_and_sybil_votes` draws the adversarial case the agreement and validity properties
 talk about: honest voters who agree, plus Sybils who vote anything.
 
     from hypothesis import given
-    from swarm.consensus.voting import quorum
+    from swarm.protocols.consensus.voting import quorum
     from swarm.testing.voting import honest_and_sybil_votes
 
     @given(honest_and_sybil_votes(level=0.75))
@@ -22,7 +22,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from swarm.consensus.voting import quorum_size
+from swarm.protocols.consensus.voting import quorum_size
 
 __all__ = ["honest_and_sybil_votes", "vote_arrays"]
 

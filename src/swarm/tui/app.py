@@ -20,7 +20,7 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from swarm.control import ControlError
+from swarm.fleet.control import ControlError
 from swarm.run.live import Source
 from swarm.tui.help import HelpScreen
 from swarm.tui.panels import PANELS, Panel

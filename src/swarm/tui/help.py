@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from swarm.control import COMMANDS
+from swarm.fleet.control import COMMANDS
 
 
 class HelpScreen(ModalScreen[None]):

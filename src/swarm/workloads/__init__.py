@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, cast
 
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 ENVIRONMENT = "SWARM_WORKLOADS"
+NAME = re.compile(r"[a-z][a-z0-9_-]*")  # a workload name is also a scenario section's
 
 REGISTRY: dict[str, str] = {
     "gossip": "swarm.workloads.gossip:SPEC",
@@ -49,11 +51,15 @@ def _resolve(target: str) -> object:
         return getattr(importlib.import_module(module), attribute)
     except (ImportError, AttributeError) as exc:
         raise UnknownWorkload(f"cannot load {target!r}: {exc}") from None
+    except Exception as exc:  # a plugin module may fail in any way while it is imported
+        raise UnknownWorkload(f"cannot load {target!r}: {type(exc).__name__}: {exc}") from None
 
 
 def _plugins() -> dict[str, str]:
     """Workloads from outside swarm: entry points, then the environment variable."""
-    found = {ep.name: ep.value for ep in entry_points(group="swarm.workloads")}
+    found: dict[str, str] = {}
+    for ep in entry_points(group="swarm.workloads"):
+        found[_plugin_name(ep.name, f"entry point {ep.name!r}")] = ep.value
     for item in filter(None, (x.strip() for x in os.environ.get(ENVIRONMENT, "").split(","))):
         name, _, target = item.partition("=")
         if not name.strip() or ":" not in target:
@@ -61,12 +67,23 @@ def _plugins() -> dict[str, str]:
                 f"{ENVIRONMENT}: {item!r} is not name=module:attribute "
                 "(e.g. max=my_package.max_gossip:SPEC)"
             )
-        found[name.strip()] = target.strip()
+        found[_plugin_name(name.strip(), ENVIRONMENT)] = target.strip()
     return found
 
 
+def _plugin_name(name: str, source: str) -> str:
+    if not NAME.fullmatch(name):
+        raise UnknownWorkload(
+            f"{source}: workload name {name!r} must be lowercase letters, digits, "
+            "'-' or '_', starting with a letter"
+        )
+    if name in REGISTRY:
+        raise UnknownWorkload(f"{source}: {name!r} is a built-in workload; give yours another name")
+    return name
+
+
 def _registry() -> dict[str, str]:
-    return REGISTRY | {k: v for k, v in _plugins().items() if k not in REGISTRY}
+    return REGISTRY | _plugins()
 
 
 def register(name: str, target: str) -> None:
@@ -85,7 +102,10 @@ def spec(name: str) -> WorkloadSpec:
     registry = _registry()
     if name not in registry:
         raise UnknownWorkload(f"no workload {name!r}; registered: {', '.join(registry)}")
-    found = _resolve(registry[name])
+    try:
+        found = _resolve(registry[name])
+    except UnknownWorkload as exc:
+        raise UnknownWorkload(f"workload {name!r}: {exc}") from None
     from swarm import wire
 
     # Checked by shape: importing `base` here would close a cycle through `scenario`.
@@ -93,14 +113,23 @@ def spec(name: str) -> WorkloadSpec:
         raise UnknownWorkload(f"{registry[name]} is not the WorkloadSpec of {name!r}")
     checked = cast("WorkloadSpec", found)
     for kind in checked.kinds:
+        if type(kind) is not str or not kind or kind in wire.FLEET_KINDS:
+            raise UnknownWorkload(
+                f"{registry[name]}: message kind {kind!r} is not a new non-empty name "
+                f"(the fleet's own kinds are {', '.join(wire.FLEET_KINDS)})"
+            )
+    for kind in checked.kinds:
         wire.register_kind(kind)
     return checked
 
 
 def load(name: str) -> type[Workload]:
     """The class that implements workload `name` (imports its heavy modules)."""
-    cls: type[Workload] = _resolve(spec(name).factory)  # type: ignore[assignment]
-    return cls
+    factory = spec(name).factory
+    cls = _resolve(factory)
+    if not isinstance(cls, type):
+        raise UnknownWorkload(f"{factory} is not a class implementing the Workload protocol")
+    return cast("type[Workload]", cls)
 
 
 def kinds() -> dict[str, tuple[str, ...]]:

@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from swarm.agents.sybil import Roster
-from swarm.gossip.topology import Topology
 from swarm.placement import Placement, overlay, place_agents
+from swarm.protocols.gossip.topology import Topology
+from swarm.protocols.sybil import Roster
 from swarm.scenario import Scenario
 
 if TYPE_CHECKING:
-    from swarm.energy import EnergyMeter
-    from swarm.gossip.core import Core
+    from swarm.devices.energy import EnergyMeter
+    from swarm.protocols.gossip.core import Core
 
 __all__ = [
     "BuildContext",

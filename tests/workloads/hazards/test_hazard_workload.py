@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from swarm.gossip.core import ProtocolViolation
+from swarm.protocols.gossip.core import ProtocolViolation
 from swarm.scenario import Scenario, ScenarioError, from_dict
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from swarm import wire
-from swarm.agents.sybil import Roster
-from swarm.gossip.core import ProtocolViolation
-from swarm.gossip.topology import build_topology
+from swarm.protocols.gossip.core import ProtocolViolation
+from swarm.protocols.gossip.topology import build_topology
+from swarm.protocols.sybil import Roster
 from swarm.scenario import ScenarioError, load
 from swarm.workloads.base import BuildContext
 from swarm.workloads.learn.compression import decompress

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from swarm.consensus.reputation import Reputation
+from swarm.protocols.consensus.reputation import Reputation
 from swarm.scenario import ScenarioError, load
 from swarm.workloads.learn.robust import MIN_ROUNDS, Entry, RobustServer
 from swarm.workloads.learn.workload import robust_server

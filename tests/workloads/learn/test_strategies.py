@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from swarm import laws, wire
-from swarm.gossip.core import ProtocolViolation
-from swarm.gossip.topology import build_topology
+from swarm.protocols.gossip.core import ProtocolViolation
+from swarm.protocols.gossip.topology import build_topology
 from swarm.workloads.learn import datasets, strategies
 from swarm.workloads.learn.compression import MODES, decompress, expected_factor
 from swarm.workloads.learn.learner import LocalLearner

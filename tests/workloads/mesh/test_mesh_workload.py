@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarm import wire
-from swarm.gossip.core import ProtocolViolation
-from swarm.gossip.topology import Topology, build_topology
 from swarm.placement import place_agents
+from swarm.protocols.gossip.core import ProtocolViolation
+from swarm.protocols.gossip.topology import Topology, build_topology
 from swarm.scenario import Scenario, ScenarioError, from_dict, load
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext

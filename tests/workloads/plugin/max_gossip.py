@@ -13,13 +13,22 @@ from typing import Any
 
 import numpy as np
 
-from swarm.energy import EnergyMeter
-from swarm.gossip.core import ProtocolViolation, Send
-from swarm.gossip.topology import Topology
+from swarm.devices.energy import EnergyMeter
+from swarm.protocols.gossip.core import ProtocolViolation, Send
+from swarm.protocols.gossip.topology import Topology
 from swarm.scenario import Scenario
 from swarm.scenario.schema import rule
 from swarm.seeding import Stream, generator
-from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, WorkloadSpec
+from swarm.workloads.base import (
+    BuildContext,
+    Part,
+    Partial,
+    Results,
+    Row,
+    Status,
+    Workload,
+    WorkloadSpec,
+)
 
 MAX = "max"
 
@@ -128,3 +137,6 @@ class MaxGossip:
     @property
     def aggregator(self) -> str | None:
         return None
+
+
+_IMPLEMENTS: type[Workload] = MaxGossip  # mypy checks the class against the protocol

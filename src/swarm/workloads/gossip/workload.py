@@ -1,6 +1,6 @@
 """Plain gossip as a workload: one rumor spreads (dissemination) or values average out.
 
-The cores are `swarm.gossip`'s protocols, one per honest agent, built from [gossip]; the
+The cores are `swarm.protocols.gossip`'s protocols, one per honest agent, built from [gossip]; the
 rumor starts at an origin drawn from the seed. Sybils flood the fleet with junk of the
 protocol's own kind, or eclipse a victim. Rows carry the informed count (or the moments
 of the estimates) in additive form, so shards merge exactly.
@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from swarm import laws
-from swarm.agents.sybil import EclipseCore, FloodCore, JunkMaker
-from swarm.energy import EnergyMeter
-from swarm.gossip import aggregation, dissemination
-from swarm.gossip.core import Core
+from swarm.devices.energy import EnergyMeter
 from swarm.metrics import Moments
 from swarm.placement import agent_ids
+from swarm.protocols.gossip import aggregation, dissemination
+from swarm.protocols.gossip.core import Core
+from swarm.protocols.sybil import EclipseCore, FloodCore, JunkMaker
 from swarm.scenario import Scenario
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload

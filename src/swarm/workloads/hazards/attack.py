@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from swarm.agents.sybil import Roster, SybilCore
-from swarm.gossip.core import Send
+from swarm.protocols.gossip.core import Send
+from swarm.protocols.sybil import Roster, SybilCore
 from swarm.scenario import Scenario
 from swarm.seeding import Stream, generator
 from swarm.workloads.hazards.awareness import HazardModel

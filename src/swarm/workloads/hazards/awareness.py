@@ -291,8 +291,8 @@ def compound_judges(config: CityConfig, rng: np.random.Generator) -> dict[str, A
     show the law holds when its assumption does). Any-of, the detector's rule, catches
     more real hazards than any member and raises more false alarms.
     """
-    from swarm.consensus import voting
-    from swarm.consensus.ensemble import Ensemble, evaluate
+    from swarm.protocols.consensus import voting
+    from swarm.protocols.consensus.ensemble import Ensemble, evaluate
 
     features, labels = labelled_readings(config, rng, JUDGES_TRAIN + JUDGES_TEST)
     real = (labels != SPURIOUS).astype(np.int64)

@@ -1,8 +1,8 @@
 """The hazards workload: taxis sense a shared city, judge readings and warn nearby taxis.
 
-Kept out of `fleet.py` like the learning workload: the fleet asks this module for cores,
-calls `Hazards.step` before the agents act in each round, and asks for the figures its
-metrics rows and summary report.
+A `Workload` (see `swarm.workloads.base`): the fleet asks it for cores, calls
+`Hazards.step` before the agents act in each round, and asks for the figures its metrics
+rows and summary report.
 
 Every process builds the same city, the same taxi movement and the same sensor readings
 from the seed, so all shards agree on hazards, positions and audiences; only the taxis'
@@ -19,7 +19,7 @@ the same spot.
 
 A report is a vote about its location: yes when the taxi's judge takes the embedding
 for a real hazard, no otherwise. `hazards.voting` says when a taxi believes its peers
-(`swarm.consensus.tally`): at the first yes (`any`), or once `quorum` distinct taxis
+(`swarm.protocols.consensus.tally`): at the first yes (`any`), or once `quorum` distinct taxis
 reported it (`quorum`), and more of them yes than no (`majority`). Its own eyes it
 always believes. Voting is the fleet's defense against Sybils that make hazards up.
 """
@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 
 from swarm import wire
-from swarm.agents.sybil import SybilCore
-from swarm.consensus.tally import VoteTally
-from swarm.energy import EnergyMeter
-from swarm.gossip.core import ProtocolViolation, Send
+from swarm.devices.energy import EnergyMeter
+from swarm.protocols.consensus.tally import VoteTally
+from swarm.protocols.gossip.core import ProtocolViolation, Send
+from swarm.protocols.sybil import SybilCore
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
@@ -377,7 +377,7 @@ class Hazards:
         self._time = now
 
     def attack_partial(self) -> dict[str, Any]:
-        """Made-up reports the taxis of this process believed (see `swarm.attack`)."""
+        """Made-up reports the taxis of this process believed (see `swarm.fleet.attack`)."""
         return {"fake_alarms_heard": sum(c.fake_alarms_heard for c in self.cores.values())}
 
     # -- metrics ---------------------------------------------------------------------------

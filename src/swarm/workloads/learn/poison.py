@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from swarm.agents.sybil import Roster, SybilCore
-from swarm.gossip.core import ProtocolViolation, Send
-from swarm.gossip.topology import Topology
+from swarm.protocols.gossip.core import ProtocolViolation, Send
+from swarm.protocols.gossip.topology import Topology
+from swarm.protocols.sybil import Roster, SybilCore
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.learn.compression import Compressor, UpdateRejected, decompress

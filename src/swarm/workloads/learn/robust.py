@@ -1,7 +1,7 @@
 """The federated server's defenses: a robust rule, clipping, reputation, and who it flagged.
 
 FedAvg's weighted mean lets one client move the global model anywhere; this module puts
-any rule of `swarm.consensus.aggregate` in its place and keeps the books a study of
+any rule of `swarm.protocols.consensus.aggregate` in its place and keeps the books a study of
 Sybil attacks needs: which identities the rule left out, round after round, so that the
 summary can report detection precision and recall against the true Sybils.
 
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from swarm.consensus.aggregate import (
+from swarm.protocols.consensus.aggregate import (
     AGGREGATORS,
     AggregationError,
     aggregate,
     multi_krum_indices,
 )
-from swarm.consensus.reputation import Reputation
+from swarm.protocols.consensus.reputation import Reputation
 
 __all__ = ["MIN_ROUNDS", "Entry", "RobustServer"]
 

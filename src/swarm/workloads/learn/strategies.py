@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from swarm import wire
-from swarm.devices import DeviceProfile
-from swarm.energy import EnergyMeter
-from swarm.gossip.core import ProtocolViolation, Send
-from swarm.gossip.topology import Topology
+from swarm.devices.energy import EnergyMeter
+from swarm.devices.profiles import DeviceProfile
+from swarm.protocols.gossip.core import ProtocolViolation, Send
+from swarm.protocols.gossip.topology import Topology
 from swarm.workloads.learn.compression import (
     Compressor,
     UpdateRejected,

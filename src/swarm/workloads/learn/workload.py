@@ -1,7 +1,7 @@
 """The learning workload: data, shards, learners and strategy cores for a fleet.
 
-Kept out of `fleet.py` so that the fleet stays about agents, brokers and rounds; the
-fleet asks this module for cores and for the figures its summary reports.
+A `Workload` (see `swarm.workloads.base`): the fleet stays about agents, brokers and
+rounds, and asks this module for cores and for the figures its rows and summary report.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from swarm import laws
-from swarm.agents.sybil import EclipseCore, FloodCore, Roster, SybilCore
-from swarm.consensus.reputation import Reputation
-from swarm.energy import EnergyMeter, fleet_energy
-from swarm.gossip.topology import Topology
+from swarm.devices.energy import EnergyMeter, fleet_energy
+from swarm.protocols.consensus.reputation import Reputation
+from swarm.protocols.gossip.topology import Topology
+from swarm.protocols.sybil import EclipseCore, FloodCore, Roster, SybilCore
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload

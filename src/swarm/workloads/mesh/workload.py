@@ -1,8 +1,8 @@
 """The mesh workload: hearables relay readings of a shared field over a duty-cycled mesh.
 
-Kept out of `fleet.py` like the hazards workload: the fleet asks this module for cores,
-calls `Mesh.step` before the agents act in each round, and asks for the figures its
-metrics rows and summary report.
+A `Workload` (see `swarm.workloads.base`): the fleet asks it for cores, calls
+`Mesh.step` before the agents act in each round, and asks for the figures its metrics
+rows and summary report.
 
 The world is a true scalar field over the fleet's area, in [0, 1], made of a few plane
 waves that drift with period `mesh.field_period`. Each round a device is awake with
@@ -35,9 +35,9 @@ import msgpack
 import numpy as np
 
 from swarm import wire
-from swarm.energy import EnergyMeter
-from swarm.gossip.core import Core, ProtocolViolation, Send
-from swarm.gossip.topology import Topology
+from swarm.devices.energy import EnergyMeter
+from swarm.protocols.gossip.core import Core, ProtocolViolation, Send
+from swarm.protocols.gossip.topology import Topology
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload

@@ -1,0 +1,454 @@
+"""The fleet: builds agents from a scenario, wires them to a broker, runs, records.
+
+Observation is a message like everything else: an observer samples the fleet at every
+round boundary (before the agents act) and publishes a metrics row on
+`swarm/<run>/metrics` and the fleet's live state on `swarm/<run>/status`; the recorder
+is just a subscriber that writes the rows. A dashboard or `mosquitto_sub` can read the
+very same stream, and turn the knobs on `swarm/<run>/control/#` (see `swarm.fleet.control`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from swarm import __version__, topics, wire, workloads
+from swarm.broker.embedded import EmbeddedBroker
+from swarm.broker.network import Endpoint, NetworkModel
+from swarm.clock import VirtualTimeLoop
+from swarm.fleet import observe
+from swarm.fleet.agent import Agent, AgentState, World
+from swarm.fleet.attack import attack_partial
+from swarm.fleet.control import Controller
+from swarm.fleet.gossiper import GossipAgent
+from swarm.fleet.recorder import EVENT, METRICS, Recorder
+from swarm.fleet.transport import transport
+from swarm.metrics import MessageCounters
+from swarm.placement import agent_ids, overlay, place_agents
+from swarm.protocols.sybil import Roster, sybil_ids
+from swarm.rounds import RoundScheduler
+from swarm.scenario import Scenario, ScenarioError
+from swarm.scenario.info import scenario_info
+from swarm.workloads.base import BuildContext, Part, Partial, Results, Row
+
+__all__ = ["EVENT", "METRICS", "Fleet", "RoundCallback"]
+
+RoundCallback = Callable[[dict[str, Any]], None]
+StartCallback = Callable[["Fleet"], None]
+# MQTT messages that may wait in this process (unsent or unread) when a round is due
+# before the next round may start; more means the broker or the loop is behind.
+HOLD_BACKLOG = 256
+
+
+class Fleet:
+    """One run of a scenario on the embedded broker."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        metrics_sink: TextIO | None = None,
+        on_round: RoundCallback | None = None,
+        broker_url: str | None = None,
+        events_sink: TextIO | None = None,
+        shard: tuple[int, int] = (0, 1),
+        on_start: StartCallback | None = None,
+        live: bool | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.on_start = on_start  # called in the fleet's loop once links exist, before round 0
+        # Publish the status every round: on by default on a real broker (for an attached
+        # dashboard); on the embedded broker only for a live session.
+        self.live = broker_url is not None if live is None else live
+        self.shard, self.shards = shard
+        if not 0 <= self.shard < self.shards:
+            raise ValueError(f"shard {self.shard}/{self.shards}: need 0 <= index < count")
+        if self.shards > 1 and broker_url is None:
+            raise ValueError("shards need a real broker to talk through (--broker)")
+        self.broker_url = broker_url
+        self.on_round = on_round
+        self.recorder = Recorder(metrics_sink, events_sink)
+        self.roster = Roster.of(scenario)
+        self.placement = place_agents(scenario)
+        self.topology = overlay(scenario, self.placement, self.roster)
+        total = self.roster.total
+        # The agents this process runs: every `shards`-th one, from `shard` on; the
+        # Sybils (indices fleet.count..) are shared out the same way.
+        self.local = range(self.shard, total, self.shards)
+        ids = agent_ids(scenario.fleet.count) + sybil_ids(self.roster.count)
+        run_id = scenario.run.name
+        self.world = World(
+            run_id=run_id,
+            seed=scenario.run.seed,
+            rounds=RoundScheduler(scenario.gossip.period),
+            ids=ids,
+            inbox_topics=[topics.inbox(run_id, agent_id) for agent_id in ids],
+            index_of={agent_id: i for i, agent_id in enumerate(ids)},
+        )
+        self.broker: Any = transport(
+            scenario, self.world, broker_url, self.shard, self.shards, self.shard_will()
+        )
+        if broker_url is not None:
+            # Wall-clock rounds wait while the last round's traffic is still queued here.
+            self.world.rounds.hold = lambda: self.broker.backlog > HOLD_BACKLOG
+        rounds = self.world.rounds
+
+        def now() -> float:  # simulated seconds since round 0
+            return asyncio.get_running_loop().time() - rounds.start
+
+        context = BuildContext(
+            scenario, self.placement, self.topology, self.roster, self.local, now
+        )
+        try:
+            factory = workloads.load(scenario.fleet.workload)
+        except workloads.UnknownWorkload as exc:
+            raise ScenarioError(f"fleet.workload = {scenario.fleet.workload!r}: {exc}") from None
+        self.workload = factory.build(context)
+        self.cores = dict(self.workload.cores)  # the honest agents' cores
+        self.sybil_cores = dict(self.workload.sybils)
+        self.agents: list[GossipAgent] = []
+        self.wall_time = 0.0
+        self.sim_time = 0.0
+        self._published = 0
+        self._events_published = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.controller = Controller(self)
+        self.fanout = scenario.gossip.fanout
+        self._scenario_info: dict[str, Any] | None = None
+        self._kind_totals: dict[str, int] = {}
+        for i in self.local:
+            kind = self.placement.kinds[i]
+            self._kind_totals[kind] = self._kind_totals.get(kind, 0) + 1
+
+    def shard_will(self) -> tuple[str, bytes] | None:
+        """What the broker announces if this shard's process dies (sharded runs only)."""
+        if self.shards == 1:
+            return None
+        body = {"state": "dead", "shard": self.shard}
+        payload = wire.encode(wire.Envelope(EVENT, f"shard{self.shard}", 0, 0.0, 0, body))
+        return topics.shard_status(self.world.run_id, self.shard), payload
+
+    def agent_will(self, index: int) -> tuple[str, bytes]:
+        """Per-agent mode: what the broker announces if this agent's client vanishes."""
+        agent_id = self.world.ids[index]
+        body = {"event": "lost", "agent": agent_id, "shard": self.shard}
+        payload = wire.encode(wire.Envelope(EVENT, agent_id, 0, 0.0, 0, body))
+        return topics.events(self.world.run_id, "lost"), payload
+
+    # -- running ---------------------------------------------------------------------------
+    async def run(self, start_at: float | None = None) -> dict[str, Any]:
+        """Run to the end and return the summary.
+
+        `start_at` (Unix time) aligns round 0 across shards; default: now.
+        """
+        wall_started = time.perf_counter()
+        loop = self.loop = asyncio.get_running_loop()
+        world = self.world
+        rounds = world.rounds
+        own = "" if self.shards == 1 else f".shard{self.shard}"  # client ids are broker-wide
+        recorder_link = None
+        if self.shards == 1:  # a sharded run is recorded by its coordinator
+            recorder_link = self.broker.connect("recorder", Endpoint(reliable=True))
+            recorder_link.subscribe(topics.metrics(world.run_id))
+            recorder_link.subscribe(topics.events_filter(world.run_id))
+            recorder_link.set_handler(self.recorder.on_payload)
+        self._observer_link = self.broker.connect("observer" + own, Endpoint(reliable=True))
+        control_link = self.broker.connect("control" + own, Endpoint(reliable=True))
+        control_link.subscribe(topics.control_filter(world.run_id))
+        control_link.set_handler(self.controller.on_payload)
+        rounds.add("observer", self._observe)  # first in every round: samples before acts
+        rounds.add("world", self.workload.step)  # then the world moves, then the agents act
+        placement = self.placement
+        uplinks: dict[str, float] = {}
+        if self.scenario.network.device_links:
+            uplinks = {k: p.uplink_bps for k, p in self.scenario.profiles().items()}
+        for i, core in sorted({**self.cores, **self.sybil_cores}.items()):
+            x, y = float(placement.positions[i, 0]), float(placement.positions[i, 1])
+            region = int(placement.regions[i])
+            endpoint = Endpoint(x, y, region, uplink_bps=uplinks.get(placement.kinds[i], 0.0))
+            if world.client_prefix is None:
+                link = self.broker.connect(world.ids[i], endpoint)
+            else:
+                link = self.broker.connect(world.ids[i], endpoint, will=self.agent_will(i))
+            agent = GossipAgent(
+                world, i, link, core, kind=placement.kinds[i], region=region, x=x, y=y
+            )
+            self.agents.append(agent)
+            agent.start()
+        await self.broker.start()
+        if self.on_start is not None:
+            self.on_start(self)
+        if start_at is None:
+            rounds.begin()
+        else:
+            rounds.begin(loop.time() + max(0.0, start_at - time.time()))
+        try:
+            await rounds.finished()
+        finally:
+            rounds.stop()
+            self.sim_time = loop.time() - rounds.start
+            self._publish_events(rounds.round)
+            self._publish_status(final=True)
+            await self.broker.drain()
+            for agent in self.agents:
+                agent.stop()
+            await asyncio.gather(
+                *(a.task for a in self.agents if a.task is not None), return_exceptions=True
+            )
+            if recorder_link is not None:
+                await self._flush_recorder(loop)
+                recorder_link.close()
+            control_link.close()
+            self._observer_link.close()
+            await self.broker.stop()
+        self.wall_time = time.perf_counter() - wall_started
+        return self.summary()
+
+    async def _flush_recorder(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait (bounded) until the recorder has every row the observer published."""
+        deadline = loop.time() + 5.0
+        recorder = self.recorder
+        while len(recorder.rows) + len(recorder.events) + recorder.malformed < self._published:
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.001)
+
+    def now(self) -> float:
+        """Seconds since round 0 (simulated on the embedded broker)."""
+        loop = self.loop or asyncio.get_running_loop()
+        return loop.time() - self.world.rounds.start
+
+    # -- what a control turns (swarm.fleet.control.ControlTarget) ------------------------------
+    @property
+    def counters(self) -> MessageCounters:
+        return self.world.counters
+
+    @property
+    def round(self) -> int:
+        return self.world.rounds.round
+
+    @property
+    def network(self) -> NetworkModel | None:
+        broker = self.broker  # only the embedded broker models a network
+        return broker.network if isinstance(broker, EmbeddedBroker) else None
+
+    @property
+    def min_degree(self) -> int:
+        return self.topology.min_degree
+
+    def set_paused(self, paused: bool) -> None:
+        """Hold the rounds; on the embedded broker virtual time freezes too."""
+        self.world.rounds.paused = paused
+        if isinstance(self.loop, VirtualTimeLoop):
+            self.loop.paused = paused
+
+    def set_speed(self, speed: float) -> bool:
+        if not isinstance(self.loop, VirtualTimeLoop):
+            return False
+        self.loop.speed = speed
+        return True
+
+    def honest_agents(self) -> list[Agent]:
+        return [a for a in self.agents if a.index < self.roster.honest]
+
+    def set_fanout(self, fanout: int) -> int:
+        changed = self.workload.set_fanout(fanout)
+        if changed:
+            self.fanout = fanout
+        return changed
+
+    def set_aggregator(self, rule: str) -> int:
+        return self.workload.set_aggregator(rule)
+
+    def publish_event(self, kind: str, body: dict[str, Any]) -> None:
+        """One event message on swarm/<run>/events/<kind>, recorded like the crashes."""
+        time = max(0, self.world.rounds.round) * self.world.rounds.period
+        envelope = wire.Envelope(EVENT, "observer", self._published, time, 0, body)
+        self._observer_link.publish(topics.events(self.world.run_id, kind), wire.encode(envelope))
+        self._published += 1
+
+    def status(self) -> dict[str, Any]:
+        """The fleet's live state: per-class counts and the knobs a control can turn."""
+        classes: dict[str, dict[str, Any]] = {
+            kind: {"total": total, "alive": 0, "crashed": 0}
+            for kind, total in self._kind_totals.items()
+        }
+        workload = self.workload
+        for agent in self.agents:
+            entry = classes[agent.kind]
+            if agent.alive:
+                entry["alive"] += 1
+                if workload.asleep(agent.index):  # duty-cycled devices (the mesh)
+                    entry["asleep"] = entry.get("asleep", 0) + 1
+            elif agent.state is AgentState.CRASHED:
+                entry["crashed"] += 1
+        self._energy_status(classes)
+        roster = self.roster
+        sybil = classes.pop("sybil", None)
+        loop = self.loop
+        virtual = isinstance(loop, VirtualTimeLoop)
+        speed = loop.speed if isinstance(loop, VirtualTimeLoop) else None
+        return {
+            "round": self.world.rounds.round,
+            "time": max(0, self.world.rounds.round) * self.world.rounds.period,
+            "agents": self.roster.honest,
+            "shard": self.shard,
+            "classes": classes,
+            "sybils": {
+                "reserved": roster.count,
+                "joined": roster.count - roster.dormant() if roster.count else 0,
+                "alive": sybil["alive"] if sybil else 0,
+                "behaviour": self.scenario.sybil.behaviour if roster.count else None,
+            },
+            "paused": self.world.rounds.paused,
+            "speed": speed,
+            "virtual": virtual,
+            "fanout": self.fanout,
+            "aggregator": self.workload.aggregator,
+            "partitioned": self.network is not None and self.network.partitioned,
+            "workload": self.scenario.fleet.workload,
+            "max_rounds": self.scenario.max_rounds,
+            "controls": {
+                "applied": self.controller.applied,
+                "refused": self.controller.refused,
+            },
+            "info": self._info(),
+        } | self.workload.live_status()
+
+    def _energy_status(self, classes: dict[str, dict[str, Any]]) -> None:
+        """Per class: battery energy left (share of capacity) and devices run flat.
+
+        Only metered cores count (learning and mesh devices); mains-powered classes and
+        workloads without meters report nothing rather than a made-up figure.
+        """
+        left: dict[str, list[float]] = {}
+        for index, meter in self.workload.meters():
+            if meter.profile.mains:
+                continue
+            kind = self.placement.kinds[index]
+            sums = left.setdefault(kind, [0.0, 0.0, 0])
+            sums[0] += max(0.0, meter.remaining_j)
+            sums[1] += meter.profile.battery_j
+            sums[2] += meter.depleted
+        for kind, (remaining, capacity, flat) in left.items():
+            if kind in classes and capacity > 0:
+                classes[kind]["energy_left"] = remaining / capacity
+                classes[kind]["depleted"] = int(flat)
+
+    def _info(self) -> dict[str, Any]:
+        """The scenario as an attached dashboard needs it (regions, classes, rules); once."""
+        if self._scenario_info is None:
+            self._scenario_info = scenario_info(self.scenario)
+        return self._scenario_info
+
+    def _publish_status(self, *, final: bool = False) -> None:
+        if not self.live:
+            return
+        body = self.status() | {"finished": final}
+        envelope = wire.Envelope(METRICS, "observer", 0, body["time"], 0, body)
+        payload = wire.encode(envelope)
+        self._observer_link.publish(topics.status(self.world.run_id), payload)
+        # The observer's own status is not fleet traffic: keep it out of the counters.
+        counters = self.world.counters
+        counters.sent -= 1
+        counters.bytes -= len(payload)
+
+    def _publish_events(self, round: int) -> None:
+        """Crashes since the last call, as event messages on swarm/<run>/events/crash."""
+        crashes = self.world.crashes
+        topic = topics.events(self.world.run_id, "crash")
+        for agent_id, reason in crashes[self._events_published :]:
+            body = {"event": "crash", "round": round, "agent": agent_id, "reason": reason}
+            time = max(0, round) * self.world.rounds.period
+            envelope = wire.Envelope(EVENT, "observer", self._published, time, 0, body)
+            self._observer_link.publish(topic, wire.encode(envelope))
+            self._published += 1
+        self._events_published = len(crashes)
+
+    def _observe(self, round: int) -> None:
+        """Publish one metrics row; end the run when done or out of rounds."""
+        self._publish_events(round)
+        if self.shards > 1:
+            # A shard reports its slice; the coordinator merges and decides when to stop.
+            part = self._partial_sample(round)
+            envelope = wire.Envelope(METRICS, f"shard{self.shard}", round, part["time"], 0, part)
+            topic = topics.shard_metrics(self.world.run_id, self.shard)
+            self._observer_link.publish(topic, wire.encode(envelope))
+            if round >= self.scenario.max_rounds:
+                self.world.rounds.stop()
+            return
+        self._publish_status()
+        row, done = self._sample(round)
+        envelope = wire.Envelope(METRICS, "observer", self._published, row["time"], 0, row)
+        self._observer_link.publish(topics.metrics(self.world.run_id), wire.encode(envelope))
+        self._published += 1
+        if self.on_round is not None:
+            self.on_round(row)
+        if round >= self.scenario.max_rounds or (done and self.scenario.run.stop_when_done):
+            self.world.rounds.stop()
+
+    def _sample(self, round: int) -> tuple[Row, bool]:
+        """One metrics row, taken before the agents act in `round`; and whether we are done."""
+        return observe.merge_rows(self.scenario, [self._partial_sample(round)])
+
+    def _partial_sample(self, round: int) -> Part:
+        fleet = observe.fleet_part(
+            round=round,
+            period=self.world.rounds.period,
+            n=len(self.cores),
+            alive=sum(a.alive for a in self.agents if a.index < self.roster.honest),
+            counters=self.world.counters,
+        )
+        return fleet | self.workload.sample(round, self.broker.in_flight)
+
+    # -- results ---------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        s = self.scenario
+        n = s.fleet.count
+        rows = self.recorder.rows
+        counters = self.world.counters.as_dict()
+        counters["dropped_malformed"] += self.recorder.malformed
+        classes: dict[str, int] = {}
+        for kind in self.placement.kinds:
+            classes[kind] = classes.get(kind, 0) + 1
+        extra: dict[str, Any] = {}
+        if self.broker_url is not None:
+            extra["reconnects"] = self.broker.reconnects
+            # Each publish has one subscriber (an inbox): what neither arrived nor was
+            # counted dropped was lost in the broker (e.g. across a restart) or reached
+            # its receiver after it stopped.
+            m = self.world.counters
+            extra["lost"] = max(0, m.sent - m.delivered - m.dropped)
+            rounds = self.world.rounds
+            extra["backpressure"] = {
+                "held_rounds": rounds.held_rounds,
+                "held_seconds": rounds.held_seconds,
+            }
+        return {
+            **extra,
+            "scenario": s.to_dict(),
+            "seed": s.run.seed,
+            "version": __version__,
+            "agents": n,
+            "broker": self.broker_url or "embedded",
+            "classes": classes,
+            "topology": self.topology.describe(),
+            "rounds": rows[-1]["round"] if rows else 0,
+            "sim_time": self.sim_time,
+            "wall_time": self.wall_time,
+            "messages": counters,
+            "crashes": [{"agent": a, "reason": r} for a, r in self.world.crashes],
+            "results": self._results(),
+        }
+
+    def partial_results(self) -> Partial:
+        part = self.workload.partial_results()
+        if self.roster.count:
+            attack = self.workload.attack_partial()
+            part["attack"] = attack_partial(self.roster, self.sybil_cores.values(), attack)
+        return part
+
+    def _results(self) -> Results:
+        return observe.results(self.scenario, [self.partial_results()], self.recorder.rows)

@@ -1,0 +1,93 @@
+"""An agent that drives a sans-I/O gossip core: acts each round, answers on arrival.
+
+The round scheduler calls `on_round` once per gossip period; messages are handled as
+they arrive (a handler on the Link, no task switch per message), so request/response
+protocols such as pull or pairwise averaging finish an exchange within the round.
+Anything a peer sends that fails to decode or to fit the protocol is counted in
+`dropped_malformed`; a bug in the core crashes this agent only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from swarm import wire
+from swarm.broker.link import Link
+from swarm.fleet.agent import Agent, World
+from swarm.protocols.gossip.core import Core, ProtocolViolation, TimedCore, is_timed
+
+__all__ = ["GossipAgent"]
+
+
+class GossipAgent(Agent):
+    __slots__ = ("_timed", "core", "round")
+
+    def __init__(self, world: World, index: int, link: Link, core: Core, **placement: Any):
+        super().__init__(world, index, link, **placement)
+        self.core = core
+        self.round = 0
+        # The core again when its work takes simulated time (its sends wait), else None.
+        self._timed: TimedCore | None = core if is_timed(core) else None
+
+    def setup(self) -> None:
+        super().setup()
+        self.link.set_handler(self.on_payload)
+        self.world.rounds.add(self.index, self.on_round)
+
+    def teardown(self) -> None:
+        self.world.rounds.remove(self.index)
+
+    def on_round(self, round: int) -> None:
+        self.round = round
+        try:
+            sends = self.core.on_tick(round, self.rng)
+        except Exception as exc:  # a core bug must not take the fleet down
+            self.crash(f"{type(exc).__name__} in round {round}: {exc}")
+            return
+        if sends:
+            if self._timed is not None:
+                self._dispatch(self._timed, sends)
+            else:
+                self.send_all(sends)
+
+    def _dispatch(self, core: TimedCore, sends: list[Any]) -> None:
+        """Send now, or once the core's pending compute time has passed (simulated)."""
+        delay = core.pending_delay
+        if delay > 0:
+            core.pending_delay = 0.0
+            loop = asyncio.get_running_loop()
+            loop.call_at(loop.time() + delay, self._send_if_alive, sends)
+        else:
+            self.send_all(sends)
+
+    def _send_if_alive(self, sends: list[Any]) -> None:
+        if self.alive:
+            self.send_all(sends)
+
+    def on_payload(self, topic: str, payload: bytes) -> None:
+        world = self.world
+        try:
+            envelope = wire.decode(payload)
+        except wire.MalformedMessage:
+            world.counters.dropped_malformed += 1
+            return
+        src = world.index_of.get(envelope.src)
+        if src is None:
+            world.counters.dropped_malformed += 1
+            return
+        if world.client_prefix is not None and self.spoofed(topic, envelope.src):
+            return
+        try:
+            sends = self.core.on_message(self.round, src, envelope.kind, envelope.body, self.rng)
+        except ProtocolViolation:
+            world.counters.dropped_malformed += 1
+            return
+        except Exception as exc:  # a core bug must not take the fleet down
+            self.crash(f"{type(exc).__name__} in {envelope.kind!r} handler: {exc}")
+            return
+        if sends:
+            if self._timed is not None:
+                self._dispatch(self._timed, sends)
+            else:
+                self.send_all(sends)

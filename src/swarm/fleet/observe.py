@@ -1,0 +1,49 @@
+"""Metrics rows and results, assembled from samples that add up across shards.
+
+A process samples only its own agents: counts, sums and (count, mean, M2) moments,
+never ratios. `merge_rows` and `results` turn one or many such samples into the rows of
+metrics.jsonl and the summary's `results`, so one process and N shards report alike.
+The fleet's own columns (round, time, alive, message counters) are merged here; the
+workload merges its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from swarm import workloads
+from swarm.fleet.attack import attack_results
+from swarm.metrics import MessageCounters
+from swarm.scenario import Scenario
+from swarm.workloads.base import Part, Partial, Results, Row
+
+__all__ = ["COUNTER_KEYS", "fleet_part", "merge_rows", "results"]
+
+COUNTER_KEYS = tuple(MessageCounters().as_dict())
+
+
+def fleet_part(*, round: int, period: float, n: int, alive: int, counters: MessageCounters) -> Part:
+    """The fleet's own columns of this process's sample of `round`, in additive form."""
+    return {"round": round, "time": round * period, "n": n, "alive": alive, **counters.as_dict()}
+
+
+def merge_rows(scenario: Scenario, parts: Sequence[Part]) -> tuple[Row, bool]:
+    """One metrics row from every process's sample of a round; and whether the run is done."""
+    first = parts[0]
+    row: dict[str, Any] = {"round": first["round"], "time": first["time"]}
+    row["alive"] = sum(p["alive"] for p in parts)
+    for key in COUNTER_KEYS:
+        row[key] = sum(p[key] for p in parts)
+    n = sum(p["n"] for p in parts)
+    columns, done = workloads.load(scenario.fleet.workload).merge(parts, n)
+    return row | columns, done
+
+
+def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -> Results:
+    """The summary's `results` from every process's partial results and the merged rows."""
+    out = workloads.load(scenario.fleet.workload).results(scenario, parts, rows)
+    if scenario.sybil.count:
+        end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
+        out["attack"] = attack_results(scenario, [p["attack"] for p in parts], end)
+    return out

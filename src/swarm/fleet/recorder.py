@@ -1,0 +1,48 @@
+"""The recorder: a subscriber that writes the metrics rows and events of a run as JSON lines.
+
+On the embedded broker both files are byte-identical for one scenario and seed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from swarm import wire
+
+__all__ = ["EVENT", "METRICS", "Recorder"]
+
+METRICS = wire.register_kind("metrics")
+EVENT = wire.register_kind("event")
+
+
+@dataclass
+class Recorder:
+    """Subscriber that turns metrics and event messages into JSON lines.
+
+    On the embedded broker both files are byte-identical for one scenario and seed.
+    """
+
+    sink: TextIO | None = None
+    events_sink: TextIO | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    malformed: int = 0
+
+    def on_payload(self, topic: str, payload: bytes) -> None:
+        try:
+            envelope = wire.decode(payload)
+        except wire.MalformedMessage:
+            self.malformed += 1
+            return
+        if type(envelope.body) is not dict or envelope.kind not in (METRICS, EVENT):
+            self.malformed += 1
+            return
+        rows, sink = (
+            (self.rows, self.sink) if envelope.kind == METRICS else (self.events, self.events_sink)
+        )
+        rows.append(envelope.body)
+        if sink is not None:
+            sink.write(json.dumps(envelope.body, sort_keys=True, separators=(",", ":")))
+            sink.write("\n")

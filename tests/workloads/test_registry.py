@@ -1,0 +1,106 @@
+"""The workload registry answers a broken plugin with one line that names it, never a crash.
+
+A plugin is code swarm does not control: its module may be missing or fail on import, its
+spec may be wrong, its name may clash with a built-in workload or a scenario section.
+Every case ends as a one-line `swarm: error:` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from swarm import workloads
+from swarm.cli import main
+from swarm.fleet import Fleet
+from swarm.scenario import ScenarioError, from_dict
+
+PLUGIN = """
+from dataclasses import dataclass
+
+from swarm.workloads.base import WorkloadSpec
+
+
+@dataclass(frozen=True)
+class Section:
+    level: int = 1
+
+
+WRONG_NAME = WorkloadSpec(name="other", summary="s", factory="broken_plugin:Nope", kinds=("k1",))
+NO_FACTORY = WorkloadSpec(name="nofac", summary="s", factory="broken_plugin:Nope", kinds=("k2",))
+NOT_A_CLASS = WorkloadSpec(
+    name="notclass", summary="s", factory="broken_plugin:NOT_A_SPEC", kinds=("k3",)
+)
+BOOM = WorkloadSpec(name="boom", summary="s", factory="exploding_module:Cls", kinds=("k4",))
+FLEET_KIND = WorkloadSpec(name="fleetkind", summary="s", factory="x:Y", kinds=("metrics",))
+NETWORK = WorkloadSpec(
+    name="network", summary="s", factory="x:Y", kinds=("k5",), section=Section
+)
+NOT_A_SPEC = 42
+"""
+
+
+@pytest.fixture(autouse=True)
+def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "broken_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    (tmp_path / "exploding_module.py").write_text('raise RuntimeError("disk on fire")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in ("broken_plugin", "exploding_module"):
+        sys.modules.pop(name, None)
+
+
+def run_with(monkeypatch, line: str, workload: str, capsys, tmp_path: Path) -> str:
+    monkeypatch.setenv(workloads.ENVIRONMENT, line)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'[fleet]\ncount = 4\nworkload = "{workload}"\n[run]\nrounds = 2\n')
+    assert main(["run", str(scenario), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("swarm: error:") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("line", "workload", "needle"),
+    [
+        ("x=broken_plugin:WRONG_NAME", "x", "is not the WorkloadSpec of 'x'"),
+        ("x=broken_plugin:NOT_A_SPEC", "x", "is not the WorkloadSpec of 'x'"),
+        ("x=broken_plugin:MISSING", "x", "has no attribute 'MISSING'"),
+        ("x=no_such_module:SPEC", "x", "No module named 'no_such_module'"),
+        ("x=exploding_module:SPEC", "x", "RuntimeError: disk on fire"),
+        ("nofac=broken_plugin:NO_FACTORY", "nofac", "fleet.workload = 'nofac': cannot load"),
+        ("notclass=broken_plugin:NOT_A_CLASS", "notclass", "is not a class implementing"),
+        ("boom=broken_plugin:BOOM", "boom", "RuntimeError: disk on fire"),
+        ("fleetkind=broken_plugin:FLEET_KIND", "fleetkind", "message kind 'metrics'"),
+        ("network=broken_plugin:NETWORK", "network", "[network] is one every scenario has"),
+        ("gossip=broken_plugin:WRONG_NAME", "gossip", "'gossip' is a built-in workload"),
+        ("Max Gossip=broken_plugin:X", "gossip", "must be lowercase letters"),
+        ("max", "gossip", "is not name=module:attribute"),
+    ],
+)
+def test_a_broken_plugin_is_a_one_line_error(
+    monkeypatch, capsys, tmp_path: Path, line: str, workload: str, needle: str
+) -> None:
+    assert needle in run_with(monkeypatch, line, workload, capsys, tmp_path)
+
+
+def test_a_broken_plugin_does_not_crash_the_other_commands(monkeypatch, capsys) -> None:
+    monkeypatch.setenv(workloads.ENVIRONMENT, "x=no_such_module:SPEC")
+    for argv in (["scenarios", "--workloads"], ["decode", "-"]):
+        assert main(argv) == 2
+        assert "workload 'x': cannot load 'no_such_module:SPEC'" in capsys.readouterr().err
+
+
+def test_a_workload_that_fails_to_load_is_a_scenario_error_for_the_fleet(monkeypatch) -> None:
+    monkeypatch.setenv(workloads.ENVIRONMENT, "boom=broken_plugin:BOOM")
+    scenario = from_dict({"fleet": {"count": 4, "workload": "boom"}})
+    with pytest.raises(ScenarioError, match=r"fleet\.workload = 'boom'.*disk on fire"):
+        Fleet(scenario)
+
+
+def test_register_refuses_a_target_that_is_not_module_colon_attribute() -> None:
+    with pytest.raises(ValueError, match="module:attribute"):
+        workloads.register("x", "no-colon")
