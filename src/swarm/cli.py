@@ -532,6 +532,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_decode(args: argparse.Namespace) -> int:
     from swarm import decode
 
+    decode.know_every_kind()  # a broken plugin is an error before any input is read
     if args.broker is not None:
         return _decode_live(args)
     if args.hex:

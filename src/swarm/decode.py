@@ -8,22 +8,37 @@ envelope (the same verdict an agent reaches before counting it in `dropped_malfo
 from __future__ import annotations
 
 import json
+import os
 import string
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from swarm import wire, workloads
 
-# Every registered workload's message kinds, known from the specs alone (no workload is
-# imported), so a valid message of any workload decodes as such.
-workloads.kinds()
-
-__all__ = ["describe", "from_hex_lines", "to_line"]
+__all__ = ["describe", "from_hex_lines", "know_every_kind", "to_line"]
 
 _HEX = frozenset(string.hexdigits)
+_known_for: str | None = None  # the SWARM_WORKLOADS value whose kinds are registered
+
+
+def know_every_kind() -> None:
+    """Register every workload's message kinds, from the specs alone (no workload module
+    is imported), so a valid message of any workload decodes as such.
+
+    Done again when SWARM_WORKLOADS changes; a broken entry raises `UnknownWorkload`.
+    """
+    global _known_for
+    variable = os.environ.get(workloads.ENVIRONMENT, "")
+    if variable != _known_for:
+        workloads.kinds()
+        _known_for = variable
+
+
+know_every_kind()  # on import too: `wire.encode` of any workload's kind works after it
 
 
 def describe(payload: bytes, topic: str | None = None) -> dict[str, Any]:
+    know_every_kind()
     out: dict[str, Any] = {} if topic is None else {"topic": topic}
     try:
         out["envelope"] = wire.envelope_to_dict(wire.decode(payload))

@@ -104,3 +104,23 @@ def test_a_workload_that_fails_to_load_is_a_scenario_error_for_the_fleet(monkeyp
 def test_register_refuses_a_target_that_is_not_module_colon_attribute() -> None:
     with pytest.raises(ValueError, match="module:attribute"):
         workloads.register("x", "no-colon")
+
+
+def test_the_registry_reads_installed_plugins_once_not_every_round(monkeypatch) -> None:
+    """The observer asks for a spec every round; scanning every package's metadata each
+    time made a one-hour gossip run a third slower."""
+    calls = []
+    real = workloads.entry_points
+
+    def counting(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(workloads, "entry_points", counting)
+    workloads._entry_points.cache_clear()
+    try:
+        for _ in range(100):
+            workloads.spec("gossip")
+        assert len(calls) == 1
+    finally:
+        workloads._entry_points.cache_clear()

@@ -10,6 +10,7 @@ processes of a sharded run inherit, or an entry point in the group `swarm.worklo
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -57,10 +58,22 @@ def _resolve(target: str) -> object:
 
 def _plugins() -> dict[str, str]:
     """Workloads from outside swarm: entry points, then the environment variable."""
+    return _parse_plugins(os.environ.get(ENVIRONMENT, ""))
+
+
+@functools.cache
+def _entry_points() -> tuple[tuple[str, str], ...]:
+    """Installed plugins; reading every package's metadata is slow, so once per process."""
+    return tuple((ep.name, ep.value) for ep in entry_points(group="swarm.workloads"))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_plugins(variable: str) -> dict[str, str]:
+    # Asked every round (observer, dashboard), so parsed once per value of the variable.
     found: dict[str, str] = {}
-    for ep in entry_points(group="swarm.workloads"):
-        found[_plugin_name(ep.name, f"entry point {ep.name!r}")] = ep.value
-    for item in filter(None, (x.strip() for x in os.environ.get(ENVIRONMENT, "").split(","))):
+    for name, value in _entry_points():
+        found[_plugin_name(name, f"entry point {name!r}")] = value
+    for item in filter(None, (x.strip() for x in variable.split(","))):
         name, _, target = item.partition("=")
         if not name.strip() or ":" not in target:
             raise UnknownWorkload(
@@ -83,7 +96,7 @@ def _plugin_name(name: str, source: str) -> str:
 
 
 def _registry() -> dict[str, str]:
-    return REGISTRY | _plugins()
+    return REGISTRY | _plugins()  # a fresh dict: the cached one is never handed out
 
 
 def register(name: str, target: str) -> None:
