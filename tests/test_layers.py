@@ -189,3 +189,19 @@ def test_no_module_probes_a_workload_with_hasattr_or_getattr() -> None:
             if re.search(r"(hasattr|getattr)\((self\.|fleet\.)?(work|workload)\b", line):
                 offenders.append(f"{module}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_the_public_face_is_lazy_and_every_name_resolves() -> None:
+    """`import swarm.wire` must not load the fleet; `swarm.<name>` loads on first use."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys, swarm, swarm.wire\n"
+        "assert 'swarm.fleet' not in sys.modules and 'swarm.scenario' not in sys.modules\n"
+        "missing = [n for n in swarm.__all__ if getattr(swarm, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert set(swarm.__all__) <= set(dir(swarm))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
