@@ -26,6 +26,9 @@ def know_every_kind() -> None:
     is imported), so a valid message of any workload decodes as such.
 
     Done again when SWARM_WORKLOADS changes; a broken entry raises `UnknownWorkload`.
+    Kinds stay known once registered (a kind of a plugin since removed still decodes),
+    and a workload added with `workloads.register` is known from the next change or an
+    explicit call of `swarm.workloads.kinds()`.
     """
     global _known_for
     variable = os.environ.get(workloads.ENVIRONMENT, "")

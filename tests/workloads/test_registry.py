@@ -40,6 +40,17 @@ NETWORK = WorkloadSpec(
     name="network", summary="s", factory="x:Y", kinds=("k5",), section=Section
 )
 NOT_A_SPEC = 42
+FACTORY_NONE = WorkloadSpec(name="nonefac", summary="s", factory=None, kinds=("k6",))
+SECTION_INT = WorkloadSpec(name="intsec", summary="s", factory="x:Y", kinds=("k7",), section=int)
+
+
+def _explode(scenario):
+    raise KeyError("level")
+
+
+CHECK_RAISES = WorkloadSpec(
+    name="badcheck", summary="s", factory="x:Y", kinds=("k8",), check=_explode
+)
 """
 
 
@@ -79,6 +90,10 @@ def run_with(monkeypatch, line: str, workload: str, capsys, tmp_path: Path) -> s
         ("gossip=broken_plugin:WRONG_NAME", "gossip", "'gossip' is a built-in workload"),
         ("Max Gossip=broken_plugin:X", "gossip", "must be lowercase letters"),
         ("max", "gossip", "is not name=module:attribute"),
+        ("nonefac=broken_plugin:FACTORY_NONE", "nonefac", "factory None is not 'module:Class'"),
+        ("intsec=broken_plugin:SECTION_INT", "intsec", "is not a dataclass"),
+        # A plugin's check runs for every scenario: it must not crash a plain gossip run.
+        ("badcheck=broken_plugin:CHECK_RAISES", "gossip", "check failed (KeyError: 'level')"),
     ],
 )
 def test_a_broken_plugin_is_a_one_line_error(
@@ -101,9 +116,19 @@ def test_a_workload_that_fails_to_load_is_a_scenario_error_for_the_fleet(monkeyp
         Fleet(scenario)
 
 
-def test_register_refuses_a_target_that_is_not_module_colon_attribute() -> None:
+def test_register_refuses_a_bad_target_or_name() -> None:
     with pytest.raises(ValueError, match="module:attribute"):
         workloads.register("x", "no-colon")
+    with pytest.raises(ValueError, match="must be lowercase letters"):
+        workloads.register("Bad Name", "m:SPEC")
+
+
+def test_a_plugin_cannot_take_the_name_of_a_workload_registered_in_code(monkeypatch) -> None:
+    monkeypatch.setenv(workloads.ENVIRONMENT, "zz=broken_plugin:WRONG_NAME")
+    assert "zz" in workloads.names()
+    monkeypatch.setitem(workloads.REGISTRY, "zz", "broken_plugin:WRONG_NAME")
+    with pytest.raises(workloads.UnknownWorkload, match="'zz' is a built-in workload"):
+        workloads.names()
 
 
 def test_the_registry_reads_installed_plugins_once_not_every_round(monkeypatch) -> None:

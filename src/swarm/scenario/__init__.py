@@ -330,7 +330,14 @@ def _cross_check(s: Scenario) -> None:
         raise ScenarioError(str(exc)) from None
     _check_attack(s)
     for name in _names():
-        _spec(name).check(s)
+        try:
+            _spec(name).check(s)
+        except ScenarioError:
+            raise
+        except Exception as exc:  # a plugin's check is code swarm does not control
+            raise ScenarioError(
+                f"workload {name!r}: its scenario check failed ({type(exc).__name__}: {exc})"
+            ) from None
     regions = s.fleet.regions
     if not regions:
         raise ScenarioError("fleet.regions = []: name at least one region")

@@ -14,6 +14,7 @@ import functools
 import importlib
 import os
 import re
+from dataclasses import is_dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, cast
 
@@ -56,53 +57,55 @@ def _resolve(target: str) -> object:
         raise UnknownWorkload(f"cannot load {target!r}: {type(exc).__name__}: {exc}") from None
 
 
-def _plugins() -> dict[str, str]:
-    """Workloads from outside swarm: entry points, then the environment variable."""
-    return _parse_plugins(os.environ.get(ENVIRONMENT, ""))
-
-
 @functools.cache
 def _entry_points() -> tuple[tuple[str, str], ...]:
-    """Installed plugins; reading every package's metadata is slow, so once per process."""
+    """Installed plugins. Reading every package's metadata is slow and the registry is
+    asked every round, so it is read once per process."""
     return tuple((ep.name, ep.value) for ep in entry_points(group="swarm.workloads"))
 
 
-@functools.lru_cache(maxsize=8)
-def _parse_plugins(variable: str) -> dict[str, str]:
-    # Asked every round (observer, dashboard), so parsed once per value of the variable.
-    found: dict[str, str] = {}
-    for name, value in _entry_points():
-        found[_plugin_name(name, f"entry point {name!r}")] = value
-    for item in filter(None, (x.strip() for x in variable.split(","))):
+def _plugins() -> list[tuple[str, str, str]]:
+    """Workloads from outside swarm, as (name, target, where it was declared)."""
+    found = [(name, value, f"entry point {name!r}") for name, value in _entry_points()]
+    for item in filter(None, (x.strip() for x in os.environ.get(ENVIRONMENT, "").split(","))):
         name, _, target = item.partition("=")
         if not name.strip() or ":" not in target:
             raise UnknownWorkload(
                 f"{ENVIRONMENT}: {item!r} is not name=module:attribute "
                 "(e.g. max=my_package.max_gossip:SPEC)"
             )
-        found[_plugin_name(name.strip(), ENVIRONMENT)] = target.strip()
+        found.append((name.strip(), target.strip(), ENVIRONMENT))
     return found
 
 
-def _plugin_name(name: str, source: str) -> str:
+def _check_name(name: str, source: str) -> None:
     if not NAME.fullmatch(name):
         raise UnknownWorkload(
             f"{source}: workload name {name!r} must be lowercase letters, digits, "
             "'-' or '_', starting with a letter"
         )
-    if name in REGISTRY:
-        raise UnknownWorkload(f"{source}: {name!r} is a built-in workload; give yours another name")
-    return name
 
 
 def _registry() -> dict[str, str]:
-    return REGISTRY | _plugins()  # a fresh dict: the cached one is never handed out
+    registry = dict(REGISTRY)
+    for name, target, source in _plugins():
+        _check_name(name, source)
+        if name in REGISTRY:
+            raise UnknownWorkload(
+                f"{source}: {name!r} is a built-in workload; give yours another name"
+            )
+        registry[name] = target
+    return registry
 
 
 def register(name: str, target: str) -> None:
     """Add (or replace) a workload: `target` is "module:attribute" of its spec."""
-    if not name or not isinstance(target, str) or ":" not in target:
-        raise ValueError(f"register({name!r}, {target!r}): need a name and 'module:attribute'")
+    if not isinstance(target, str) or ":" not in target:
+        raise ValueError(f"register({name!r}, {target!r}): target must be 'module:attribute'")
+    try:
+        _check_name(name, "register")
+    except UnknownWorkload as exc:
+        raise ValueError(str(exc)) from None
     REGISTRY[name] = target
 
 
@@ -125,10 +128,18 @@ def spec(name: str) -> WorkloadSpec:
     if getattr(found, "name", None) != name or not isinstance(getattr(found, "kinds", 0), tuple):
         raise UnknownWorkload(f"{registry[name]} is not the WorkloadSpec of {name!r}")
     checked = cast("WorkloadSpec", found)
+    where = registry[name]
+    if not isinstance(checked.factory, str) or ":" not in checked.factory:
+        raise UnknownWorkload(f"{where}: factory {checked.factory!r} is not 'module:Class'")
+    section = checked.section
+    if section is not None and not (isinstance(section, type) and is_dataclass(section)):
+        raise UnknownWorkload(f"{where}: section {section!r} is not a dataclass")
+    if not callable(checked.check):
+        raise UnknownWorkload(f"{where}: check {checked.check!r} is not callable")
     for kind in checked.kinds:
         if type(kind) is not str or not kind or kind in wire.FLEET_KINDS:
             raise UnknownWorkload(
-                f"{registry[name]}: message kind {kind!r} is not a new non-empty name "
+                f"{where}: message kind {kind!r} is not a new non-empty name "
                 f"(the fleet's own kinds are {', '.join(wire.FLEET_KINDS)})"
             )
     for kind in checked.kinds:
