@@ -114,3 +114,13 @@ def test_python_dash_m_and_help() -> None:
     )
     assert done.returncode == 0
     assert "--set KEY=VALUE" in done.stdout and "examples:" in done.stdout
+
+
+def test_an_unreadable_or_empty_password_file_is_a_one_line_error(tmp_path, capsys) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    for path in (tmp_path / "missing", empty):
+        argv = ["run", "--broker", "mqtt://u@127.0.0.1:1", "--password-file", str(path)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("swarm: error: --password-file") and err.count("\n") == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shlex
 import sys
@@ -204,6 +205,14 @@ def _parser() -> argparse.ArgumentParser:
     ctl.add_argument("--broker", required=True, metavar="URL", help="mqtt://host:port")
     ctl.add_argument("--run", required=True, metavar="ID", help="the run's name (run.name)")
 
+    for needs_broker in (run, worker, decode, tui, ctl):
+        needs_broker.add_argument(
+            "--password-file",
+            type=Path,
+            metavar="FILE",
+            help="the broker password, read from FILE (first line) instead of the URL, "
+            "for the user named in the URL; or set SWARM_BROKER_PASSWORD",
+        )
     scenarios = sub.add_parser(
         "scenarios",
         help="list the built-in scenarios, or print one",
@@ -293,9 +302,24 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _use_password_file(path: Path) -> None:
+    """Put the broker password where BrokerUrl looks for it (workers inherit it too)."""
+    from swarm.broker.url import PASSWORD_ENVIRONMENT
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"--password-file {str(path)!r}: cannot read it ({exc})") from None
+    if not lines or not lines[0]:
+        raise ScenarioError(f"--password-file {str(path)!r}: the first line is empty")
+    os.environ[PASSWORD_ENVIRONMENT] = lines[0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "password_file", None) is not None:
+            _use_password_file(args.password_file)
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "scenarios":

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -311,3 +312,25 @@ def test_swarm_broker_auth_prints_a_url_with_credentials(capsys) -> None:
     out = capsys.readouterr().out
     assert "allow_anonymous false" in out and "pattern write swarm/+/agent/+/inbox/%c" in out
     assert main(["broker", "--auth", ":nouser", "--print-config"]) == 2
+
+
+def test_the_broker_password_never_reaches_the_output(
+    guarded: MosquittoServer, tmp_path, capsys, monkeypatch
+):
+    """Neither from the URL nor from --password-file: stdout and summary.json redact it."""
+    monkeypatch.delenv("SWARM_BROKER_PASSWORD", raising=False)  # --password-file sets it
+    bare = guarded.url.replace(guarded.url.split("//", 1)[1].split("@", 1)[0], "fleet")
+    secret = tmp_path / "secret"
+    secret.write_text("pa:ss w0rd\n")
+    base = ["run", "rumor", "--agents", "20", "--set", "run.rounds=8", "--json"]
+    base += ["--set", "gossip.period=0.05"]
+    for extra in (
+        ["--broker", guarded.url, "--out", str(tmp_path / "a")],
+        ["--broker", bare, "--password-file", str(secret), "--out", str(tmp_path / "b")],
+    ):
+        assert main([*base, *extra]) == 0
+        out = capsys.readouterr().out
+        written = (Path(extra[-1]) / "summary.json").read_text()
+        for text in (out, written):
+            assert "w0rd" not in text and "pa%3A" not in text
+            assert "mqtt://fleet" in text

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
 from swarm.broker.link import DEFAULT_INBOX_CAPACITY, ClientLink
 from swarm.broker.network import Endpoint
+from swarm.broker.url import BrokerUrl
 from swarm.metrics import MessageCounters
 
 __all__ = [
@@ -69,40 +68,6 @@ RECONNECT_MAX_DELAY = 5.0
 
 class BrokerUnavailable(RuntimeError):
     """The broker could not be reached; the message says where and what to try."""
-
-
-@dataclass(frozen=True)
-class BrokerUrl:
-    host: str
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> BrokerUrl:
-        """`mqtt://[user:pass@]host[:port]`; a bad URL raises ValueError saying why."""
-        try:
-            parts = urlsplit(text)
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"broker URL {text!r}: {exc}") from None
-        if parts.scheme != "mqtt":
-            raise ValueError(
-                f"broker URL {text!r}: use mqtt://host:port (e.g. mqtt://127.0.0.1:1883)"
-            )
-        if not parts.hostname:
-            raise ValueError(f"broker URL {text!r}: no host (e.g. mqtt://127.0.0.1:1883)")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError(f"broker URL {text!r}: only mqtt://[user:pass@]host[:port]")
-        return cls(
-            host=parts.hostname,
-            port=port or 1883,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-    def __str__(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
 
 
 class MqttLink(ClientLink):

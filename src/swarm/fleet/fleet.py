@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from swarm import __version__, topics, wire, workloads
 from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
+from swarm.broker.url import redact
 from swarm.clock import VirtualTimeLoop
 from swarm.fleet import observe
 from swarm.fleet.agent import Agent, AgentState, World
@@ -432,7 +433,7 @@ class Fleet:
             "seed": s.run.seed,
             "version": __version__,
             "agents": n,
-            "broker": self.broker_url or "embedded",
+            "broker": redact(self.broker_url) if self.broker_url else "embedded",
             "classes": classes,
             "topology": self.topology.describe(),
             "rounds": rows[-1]["round"] if rows else 0,

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from swarm import __version__, topics, wire
 from swarm.broker.mqtt import BrokerUrl, MqttLink
+from swarm.broker.url import redact
 from swarm.fleet import EVENT, METRICS, Fleet, RoundCallback, observe
 from swarm.metrics import MessageCounters
 from swarm.placement import place_agents
@@ -332,7 +333,7 @@ def _summary(scenario: Scenario, url: str, merge: _Merge, wall: float) -> dict[s
         "seed": scenario.run.seed,
         "version": __version__,
         "agents": scenario.fleet.count,
-        "broker": url,
+        "broker": redact(url),
         "classes": classes,
         "topology": results[0]["topology"] if results else None,
         "rounds": merge.rows[-1]["round"] if merge.rows else 0,

@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 PROTOCOLS = (*dissemination.PROTOCOLS, *aggregation.PROTOCOLS)
+MAX_ROUNDS = 10_000_000  # whether asked for as run.rounds or as run.duration / gossip.period
+MAX_SCENARIO_BYTES = 1 << 20  # a scenario is a few dozen keys; more is a mistake or an attack
 
 
 def _names() -> tuple[str, ...]:
@@ -83,7 +85,7 @@ class RunSection:
     name: str = rule("swarm", "run name; also the topic prefix swarm/<name>/", segment=True)
     description: str = rule("", "one line shown by `swarm scenarios`")
     seed: int = rule(1, "root of every random choice", min=0, max=2**63 - 1)
-    rounds: int = rule(50, "gossip rounds to run at most", min=1, max=10_000_000)
+    rounds: int = rule(50, "gossip rounds to run at most", min=1, max=MAX_ROUNDS)
     duration: float = rule(0.0, "simulated seconds to run (0 = use rounds)", min=0.0)
     stop_when_done: bool = rule(
         True, "end early once everyone is informed or nobody has anything left to send"
@@ -328,6 +330,12 @@ def _cross_check(s: Scenario) -> None:
         s.profiles()
     except DeviceError as exc:
         raise ScenarioError(str(exc)) from None
+    if s.run.duration > 0 and s.run.duration / s.gossip.period > MAX_ROUNDS:
+        raise ScenarioError(
+            f"run.duration = {s.run.duration:g} at gossip.period = {s.gossip.period:g} is "
+            f"{s.run.duration / s.gossip.period:.3g} rounds; at most {MAX_ROUNDS:,} "
+            "(a shorter duration or a longer period)"
+        )
     _check_attack(s)
     for name in _names():
         try:
@@ -398,7 +406,14 @@ def _read(source: str | Path) -> tuple[str, str]:
     path = Path(source)
     if path.suffix == ".toml" or path.exists():
         try:
-            return path.read_text(encoding="utf-8"), str(path)
+            with path.open("rb") as file:
+                raw = file.read(MAX_SCENARIO_BYTES + 1)
+            if len(raw) > MAX_SCENARIO_BYTES:
+                raise ScenarioError(
+                    f"scenario file {str(path)!r} is larger than {MAX_SCENARIO_BYTES} bytes; "
+                    "a scenario is a few dozen keys"
+                )
+            return raw.decode("utf-8"), str(path)
         except FileNotFoundError:
             raise ScenarioError(f"scenario file {str(path)!r} not found") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -426,6 +441,8 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()  # bare words: --set gossip.protocol=pull
+    except RecursionError:
+        raise ScenarioError(f"--set {path}: the value is nested too deeply") from None
     return section, key, value
 
 
@@ -449,6 +466,8 @@ def loads(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{label} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{label}: values are nested too deeply to read") from None
     for item in overrides:
         section, key, value = parse_override(item)
         data.setdefault(section, {})
