@@ -172,7 +172,9 @@ class Fleet:
             if world.client_prefix is None:
                 link = self.broker.connect(world.ids[i], endpoint)
             else:
-                link = self.broker.connect(world.ids[i], endpoint, will=self.agent_will(i))
+                will = self.agent_will(i)
+                self.recorder.allow(will[1])  # the broker publishes it if the agent vanishes
+                link = self.broker.connect(world.ids[i], endpoint, will=will)
             agent = GossipAgent(
                 world, i, link, core, kind=placement.kinds[i], region=region, x=x, y=y
             )
@@ -211,7 +213,7 @@ class Fleet:
         """Wait (bounded) until the recorder has every row the observer published."""
         deadline = loop.time() + 5.0
         recorder = self.recorder
-        while len(recorder.rows) + len(recorder.events) + recorder.malformed < self._published:
+        while recorder.expected:
             if loop.time() >= deadline:
                 break
             await asyncio.sleep(0.001)
@@ -267,8 +269,7 @@ class Fleet:
         """One event message on swarm/<run>/events/<kind>, recorded like the crashes."""
         time = max(0, self.world.rounds.round) * self.world.rounds.period
         envelope = wire.Envelope(EVENT, "observer", self._published, time, 0, body)
-        self._observer_link.publish(topics.events(self.world.run_id, kind), wire.encode(envelope))
-        self._published += 1
+        self._publish_recorded(topics.events(self.world.run_id, kind), wire.encode(envelope))
 
     def status(self) -> dict[str, Any]:
         """The fleet's live state: per-class counts and the knobs a control can turn."""
@@ -364,9 +365,13 @@ class Fleet:
             body = {"event": "crash", "round": round, "agent": agent_id, "reason": reason}
             time = max(0, round) * self.world.rounds.period
             envelope = wire.Envelope(EVENT, "observer", self._published, time, 0, body)
-            self._observer_link.publish(topic, wire.encode(envelope))
-            self._published += 1
+            self._publish_recorded(topic, wire.encode(envelope))
         self._events_published = len(crashes)
+
+    def _publish_recorded(self, topic: str, payload: bytes) -> None:
+        self.recorder.expect(payload)
+        self._observer_link.publish(topic, payload)
+        self._published += 1
 
     def _observe(self, round: int) -> None:
         """Publish one metrics row; end the run when done or out of rounds."""
@@ -383,8 +388,7 @@ class Fleet:
         self._publish_status()
         row, done = self._sample(round)
         envelope = wire.Envelope(METRICS, "observer", self._published, row["time"], 0, row)
-        self._observer_link.publish(topics.metrics(self.world.run_id), wire.encode(envelope))
-        self._published += 1
+        self._publish_recorded(topics.metrics(self.world.run_id), wire.encode(envelope))
         if self.on_round is not None:
             self.on_round(row)
         if round >= self.scenario.max_rounds or (done and self.scenario.run.stop_when_done):
@@ -411,6 +415,7 @@ class Fleet:
         rows = self.recorder.rows
         counters = self.world.counters.as_dict()
         counters["dropped_malformed"] += self.recorder.malformed
+        counters["dropped_spoofed"] += self.recorder.forged
         classes: dict[str, int] = {}
         for kind in self.placement.kinds:
             classes[kind] = classes.get(kind, 0) + 1
