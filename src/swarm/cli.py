@@ -24,6 +24,7 @@ from rich.table import Table
 from swarm import __version__, workloads
 from swarm.scenario import ScenarioError, builtin_names, from_dict, load
 
+RUN_FILES = ("metrics.jsonl", "events.jsonl", "summary.json")  # what --out DIR receives
 EPILOG_RUN = """\
 examples:
   swarm run                              the default scenario (1,000 devices, push gossip)
@@ -80,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the summary as JSON on stdout, nothing else"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="with --out: overwrite the run already in that directory",
+    )
     run.add_argument(
         "--broker",
         metavar="URL",
@@ -474,6 +480,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise ScenarioError(f"--broker: {exc}") from None
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ScenarioError(f"--out {str(args.out)!r} exists and is not a directory")
+    if args.out is not None and not args.force:
+        earlier = [name for name in RUN_FILES if (args.out / name).exists()]
+        if earlier:
+            raise ScenarioError(
+                f"--out {str(args.out)!r} holds an earlier run ({', '.join(earlier)}); "
+                "add --force to overwrite it, or choose another directory"
+            )
 
     stderr = Console(stderr=True)
     show_progress = stderr.is_terminal and not args.quiet
@@ -509,24 +522,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "[dim]then the same run without Sybils, for comparison "
             "(--set sybil.compare_clean=false skips it)[/dim]"
         )
+    shown = False
+
+    def show(summary: dict[str, Any]) -> None:
+        """The summary on stdout before anything is written to disk, which may be full."""
+        nonlocal shown
+        shown = True
+        progress.stop()
+        if args.json:
+            print(json.dumps(summary, indent=2, sort_keys=True), flush=True)
+        elif not args.quiet:
+            _print_summary(summary)
+
     try:
         with progress:
             if args.shards > 1:
                 from swarm.run.shards import run_sharded
 
-                summary = run_sharded(
-                    scenario, args.broker, args.shards, out_dir=args.out, on_round=on_round
+                run_sharded(
+                    scenario,
+                    args.broker,
+                    args.shards,
+                    out_dir=args.out,
+                    on_round=on_round,
+                    show=show,
                 )
             else:
-                summary = run_scenario(
-                    scenario, out_dir=args.out, on_round=on_round, broker_url=args.broker
+                run_scenario(
+                    scenario,
+                    out_dir=args.out,
+                    on_round=on_round,
+                    broker_url=args.broker,
+                    show=show,
                 )
     except OSError as exc:
-        raise ScenarioError(f"cannot write results: {exc}") from None
-    if args.json:
-        print(json.dumps(summary, indent=2, sort_keys=True))
-    elif not args.quiet:
-        _print_summary(summary)
+        where = " (the summary is on stdout)" if shown and args.json else ""
+        raise ScenarioError(f"cannot write results to {str(args.out)!r}: {exc}{where}") from None
     return 0
 
 

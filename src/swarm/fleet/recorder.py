@@ -8,15 +8,54 @@ everything else in `forged`: a forged row can neither end the run nor become a r
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from swarm import wire
 
-__all__ = ["EVENT", "METRICS", "Recorder"]
+__all__ = ["EVENT", "METRICS", "JsonLines", "Recorder"]
 
 METRICS, EVENT = "metrics", "event"  # the fleet's own kinds (wire.FLEET_KINDS)
+
+
+class JsonLines:
+    """A JSON-lines file that survives a full disk.
+
+    Each line goes to the operating system as it is written. The first write error is kept
+    in `error`; the file is cut back to its last whole line and written no more (the
+    caller still holds every line in memory, for the summary).
+    """
+
+    def __init__(self, file: TextIO | None) -> None:
+        self.file = file
+        self.error: OSError | None = None
+        try:  # a real file is written through its descriptor: no buffer left to fail later
+            self._fd: int | None = file.fileno() if file is not None else None
+        except (OSError, ValueError):  # io.StringIO and the like
+            self._fd = None
+        self._whole = 0 if self._fd is None else os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.file is None or self.error is not None:
+            return
+        line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+        if self._fd is None:
+            self.file.write(line)
+            return
+        data = line.encode("utf-8")
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError as exc:
+            self.error = exc
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._whole)
+                os.lseek(self._fd, self._whole, os.SEEK_SET)
+            return
+        self._whole += len(line.encode("utf-8"))
 
 
 @dataclass
@@ -32,6 +71,14 @@ class Recorder:
     forged: int = 0  # well-formed rows or events this run's observer did not publish
     expected: set[bytes] = field(default_factory=set)  # published, not yet heard back
     allowed: set[bytes] = field(default_factory=set)  # may arrive once (an agent's will)
+
+    def __post_init__(self) -> None:
+        self._files = {METRICS: JsonLines(self.sink), EVENT: JsonLines(self.events_sink)}
+
+    @property
+    def write_error(self) -> OSError | None:
+        """The first error writing metrics.jsonl or events.jsonl, if any."""
+        return self._files[METRICS].error or self._files[EVENT].error
 
     def expect(self, payload: bytes) -> None:
         """The observer is about to publish `payload`: record it when it arrives."""
@@ -57,10 +104,5 @@ class Recorder:
         else:
             self.forged += 1
             return
-        rows, sink = (
-            (self.rows, self.sink) if envelope.kind == METRICS else (self.events, self.events_sink)
-        )
-        rows.append(envelope.body)
-        if sink is not None:
-            sink.write(json.dumps(envelope.body, sort_keys=True, separators=(",", ":")))
-            sink.write("\n")
+        (self.rows if envelope.kind == METRICS else self.events).append(envelope.body)
+        self._files[envelope.kind].write(envelope.body)

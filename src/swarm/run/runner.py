@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,7 +18,7 @@ from swarm import clock, workloads
 from swarm.fleet import Fleet, RoundCallback
 from swarm.scenario import Scenario, from_dict
 
-__all__ = ["compare_clean", "run_outputs", "run_scenario", "write_summary"]
+__all__ = ["compare_clean", "finish", "run_outputs", "run_scenario", "write_summary"]
 
 
 def run_scenario(
@@ -26,8 +27,12 @@ def run_scenario(
     out_dir: Path | None = None,
     on_round: RoundCallback | None = None,
     broker_url: str | None = None,
+    show: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run and write metrics.jsonl and summary.json to `out_dir` (when given).
+
+    `show` gets the summary before summary.json is written, so that it is seen even when
+    the disk is full; a failed write of any output file then raises its OSError.
 
     On the embedded broker (default) the run is in virtual time and deterministic; with
     `broker_url` (mqtt://host:port) every agent is an MQTT client and time is the wall
@@ -43,8 +48,22 @@ def run_scenario(
         )
         summary = clock.run(fleet.run(), virtual=broker_url is None)
     compare_clean(summary, scenario)
-    write_summary(out_dir, summary)
+    finish(out_dir, summary, show, fleet.recorder.write_error)
     return summary
+
+
+def finish(
+    out_dir: Path | None,
+    summary: dict[str, Any],
+    show: Callable[[dict[str, Any]], None] | None,
+    write_error: OSError | None,
+) -> None:
+    """Show the summary, then write it; raise the first error writing any output."""
+    if show is not None:
+        show(summary)
+    write_summary(out_dir, summary)
+    if write_error is not None:
+        raise write_error
 
 
 def compare_clean(summary: dict[str, Any], scenario: Scenario) -> None:
@@ -78,7 +97,15 @@ def run_outputs(out_dir: Path | None) -> Iterator[tuple[TextIO | None, TextIO | 
 
 
 def write_summary(out_dir: Path | None, summary: dict[str, Any]) -> None:
-    if out_dir is not None:
-        (out_dir / "summary.json").write_text(
-            json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+    """summary.json, whole or not at all: written beside, then renamed over the old one."""
+    if out_dir is None:
+        return
+    target = out_dir / "summary.json"
+    partial = out_dir / ".summary.json.partial"
+    try:
+        partial.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(partial, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import subprocess
 import sys
 import time
@@ -26,9 +25,10 @@ from swarm import __version__, topics, wire
 from swarm.broker.mqtt import BrokerUrl, MqttLink
 from swarm.broker.url import redact
 from swarm.fleet import EVENT, METRICS, Fleet, RoundCallback, observe
+from swarm.fleet.recorder import JsonLines
 from swarm.metrics import MessageCounters
 from swarm.placement import place_agents
-from swarm.run.runner import compare_clean, run_outputs, write_summary
+from swarm.run.runner import compare_clean, finish, run_outputs
 from swarm.scenario import Scenario, loads
 
 __all__ = ["run_sharded", "run_worker"]
@@ -128,6 +128,13 @@ class _Merge:
     done_round: int | None = None
     malformed: int = 0
 
+    def __post_init__(self) -> None:
+        self._files = (JsonLines(self.sink), JsonLines(self.events_sink))
+
+    @property
+    def write_error(self) -> OSError | None:
+        return self._files[0].error or self._files[1].error
+
     @property
     def live(self) -> set[int]:
         return set(range(self.shards)) - self.dead
@@ -148,8 +155,7 @@ class _Merge:
                 self.scenario, [got[s] for s in sorted(got) if s in self.live] or list(got.values())
             )
             self.rows.append(row)
-            if self.sink is not None:
-                self.sink.write(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n")
+            self._files[0].write(row)
             if self.publish is not None:
                 self.publish(row)
             if self.on_round is not None:
@@ -161,8 +167,7 @@ class _Merge:
 
     def add_event(self, event: dict[str, Any]) -> None:
         self.events.append(event)
-        if self.events_sink is not None:
-            self.events_sink.write(json.dumps(event, sort_keys=True, separators=(",", ":")) + "\n")
+        self._files[1].write(event)
 
     def finished(self) -> bool:
         return self.live <= set(self.results)
@@ -303,6 +308,7 @@ def run_sharded(
     on_round: RoundCallback | None = None,
     timeout: float = 60.0,
     worker_urls: list[str] | None = None,
+    show: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run `scenario` in `shards` worker processes through the broker at `url`.
 
@@ -315,7 +321,7 @@ def run_sharded(
         asyncio.run(_coordinate(scenario, url, shards, merge, timeout, worker_urls or [url]))
     summary = _summary(scenario, url, merge, time.perf_counter() - started)
     compare_clean(summary, scenario)
-    write_summary(out_dir, summary)
+    finish(out_dir, summary, show, merge.write_error)
     return summary
 
 
