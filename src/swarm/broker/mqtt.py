@@ -28,6 +28,7 @@ __all__ = [
     "MqttTransport",
     "close_links",
     "settle_links",
+    "unreachable_for",
 ]
 
 OUTGOING_CAPACITY = 10_000
@@ -97,6 +98,8 @@ class MqttLink(ClientLink):
         self._ready: asyncio.Future[None] | None = None
         self._unread: asyncio.Queue[Any] | None = None  # the client's incoming queue
         self.reconnects = 0
+        # Loop time at which the connection was lost (None: connected, or never yet).
+        self.disconnected_since: float | None = None
 
     def publish(self, topic: str, payload: bytes) -> bool:
         """Queue for the broker; False (and counted) when the outgoing queue is full."""
@@ -204,10 +207,13 @@ class MqttLink(ClientLink):
                         self.reconnects += 1
                     else:
                         ready.set_result(None)
+                    self.disconnected_since = None
                     attempt = 0
                     if await self._serve(client):
                         return  # closed: a clean DISCONNECT on leaving the context
+                    self._lost()
             except aiomqtt.MqttError as exc:
+                self._lost()
                 if not ready.done():
                     ready.set_exception(
                         BrokerUnavailable(
@@ -222,6 +228,10 @@ class MqttLink(ClientLink):
                 raise
             await asyncio.sleep(min(RECONNECT_MAX_DELAY, RECONNECT_FIRST_DELAY * 2**attempt))
             attempt += 1
+
+    def _lost(self) -> None:
+        if self._ready is not None and self._ready.done() and self.disconnected_since is None:
+            self.disconnected_since = asyncio.get_running_loop().time()
 
     async def _serve(self, client: aiomqtt.Client) -> bool:
         """Read and write until one side stops; True when the link was closed on purpose."""
@@ -344,6 +354,10 @@ class MqttTransport:
         """MQTT messages waiting in this process, either way (see `RoundScheduler.hold`)."""
         return sum(link.backlog for link in self.links)
 
+    def unreachable_for(self, now: float) -> float:
+        """Seconds the longest-lost connection has been down (0: all connected)."""
+        return unreachable_for(self.links, now)
+
     async def start(self, timeout: float = 10.0) -> None:
         """Connect every link (a bounded number at a time) and wait for subscriptions."""
         gate = asyncio.Semaphore(self.concurrency)
@@ -367,6 +381,12 @@ class MqttTransport:
 
     async def stop(self) -> None:
         await close_links(self.links)
+
+
+def unreachable_for(links: list[MqttLink], now: float) -> float:
+    """Seconds the longest-lost of `links` has been disconnected (0: none is)."""
+    lost = [link.disconnected_since for link in links if link.disconnected_since is not None]
+    return now - min(lost) if lost else 0.0
 
 
 async def settle_links(links: list[MqttLink], counters: MessageCounters, timeout: float) -> None:

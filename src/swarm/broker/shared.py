@@ -16,7 +16,13 @@ from typing import Any
 
 from swarm import topics, wire
 from swarm.broker.link import DEFAULT_INBOX_CAPACITY, ClientLink
-from swarm.broker.mqtt import BrokerUrl, MqttLink, close_links, settle_links
+from swarm.broker.mqtt import (
+    BrokerUrl,
+    MqttLink,
+    close_links,
+    settle_links,
+    unreachable_for,
+)
 from swarm.broker.network import Endpoint
 from swarm.metrics import MessageCounters
 
@@ -228,6 +234,10 @@ class SharedTransport:
     @property
     def reconnects(self) -> int:
         return sum(client.reconnects for client in self.clients)
+
+    def unreachable_for(self, now: float) -> float:
+        """Seconds the longest-lost client has been down (0: all connected)."""
+        return unreachable_for(self.clients, now)
 
     @property
     def backlog(self) -> int:

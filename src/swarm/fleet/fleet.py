@@ -115,6 +115,7 @@ class Fleet:
         self._published = 0
         self._events_published = 0
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.failure: str | None = None  # why the run ended before its end, if it did
         self.controller = Controller(self)
         self.fanout = scenario.gossip.fanout
         self._scenario_info: dict[str, Any] | None = None
@@ -187,20 +188,24 @@ class Fleet:
             rounds.begin()
         else:
             rounds.begin(loop.time() + max(0.0, start_at - time.time()))
+        watchdog = None if self.broker_url is None else loop.create_task(self._watch_broker())
         try:
             await rounds.finished()
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             rounds.stop()
             self.sim_time = loop.time() - rounds.start
             self._publish_events(rounds.round)
             self._publish_status(final=True)
-            await self.broker.drain()
+            if self.failure is None:  # with the broker gone, nothing will drain
+                await self.broker.drain()
             for agent in self.agents:
                 agent.stop()
             await asyncio.gather(
                 *(a.task for a in self.agents if a.task is not None), return_exceptions=True
             )
-            if recorder_link is not None:
+            if recorder_link is not None and self.failure is None:
                 await self._flush_recorder(loop)
                 recorder_link.close()
             control_link.close()
@@ -208,6 +213,22 @@ class Fleet:
             await self.broker.stop()
         self.wall_time = time.perf_counter() - wall_started
         return self.summary()
+
+    async def _watch_broker(self) -> None:
+        """End the run, incomplete, once the broker has been unreachable beyond the grace."""
+        grace = self.scenario.broker.grace
+        loop = asyncio.get_running_loop()
+        rounds = self.world.rounds
+        while not rounds.stopped:
+            await asyncio.sleep(min(0.25, grace / 4))
+            if self.broker.unreachable_for(loop.time()) > grace:
+                self.failure = (
+                    f"lost the broker at {redact(self.broker_url or '')} for more than "
+                    f"{grace:g} s (broker.grace), in round {rounds.round} of "
+                    f"{self.scenario.max_rounds}"
+                )
+                rounds.stop()
+                return
 
     async def _flush_recorder(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait (bounded) until the recorder has every row the observer published."""
@@ -432,8 +453,11 @@ class Fleet:
                 "held_rounds": rounds.held_rounds,
                 "held_seconds": rounds.held_seconds,
             }
+        if self.failure is not None:
+            extra["incomplete"] = self.failure
         return {
             **extra,
+            "complete": self.failure is None,
             "scenario": s.to_dict(),
             "seed": s.run.seed,
             "version": __version__,

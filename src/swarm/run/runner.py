@@ -18,7 +18,14 @@ from swarm import clock, workloads
 from swarm.fleet import Fleet, RoundCallback
 from swarm.scenario import Scenario, from_dict
 
-__all__ = ["compare_clean", "finish", "run_outputs", "run_scenario", "write_summary"]
+__all__ = [
+    "RunIncomplete",
+    "compare_clean",
+    "finish",
+    "run_outputs",
+    "run_scenario",
+    "write_summary",
+]
 
 
 def run_scenario(
@@ -52,18 +59,25 @@ def run_scenario(
     return summary
 
 
+class RunIncomplete(RuntimeError):
+    """The run ended early (e.g. the broker was gone too long); its summary says so."""
+
+
 def finish(
     out_dir: Path | None,
     summary: dict[str, Any],
     show: Callable[[dict[str, Any]], None] | None,
     write_error: OSError | None,
 ) -> None:
-    """Show the summary, then write it; raise the first error writing any output."""
+    """Show the summary, then write it; raise the first error writing any output, then
+    `RunIncomplete` if the run ended before its end."""
     if show is not None:
         show(summary)
     write_summary(out_dir, summary)
     if write_error is not None:
         raise write_error
+    if summary.get("complete") is False:
+        raise RunIncomplete(summary.get("incomplete", "the run ended before its end"))
 
 
 def compare_clean(summary: dict[str, Any], scenario: Scenario) -> None:

@@ -152,6 +152,12 @@ class BrokerSection:
         choices=("per-agent", "shared"),
     )
     clients: int = rule(2, "shared mode: MQTT connections per process", min=1, max=64)
+    grace: float = rule(
+        5.0,
+        "seconds a real broker may stay unreachable before the run ends incomplete (exit 1)",
+        above=0.0,
+        max=3600.0,
+    )
 
 
 @dataclass(frozen=True)
