@@ -39,6 +39,7 @@ def test_a_broker_gone_for_good_ends_the_run_incomplete(connections, tmp_path, c
     assert status == 1
     assert "swarm: error: lost the broker at mqtt://127.0.0.1" in captured.err
     assert "broker.grace" in captured.err
+    assert captured.err.count("\n") == 1  # the client's own socket errors stay quiet
     summary = json.loads(captured.out)
     assert summary["complete"] is False and "lost the broker" in summary["incomplete"]
     assert 0 < summary["rounds"] < 200

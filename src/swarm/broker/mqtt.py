@@ -33,9 +33,11 @@ __all__ = [
 
 OUTGOING_CAPACITY = 10_000
 INCOMING_CAPACITY = 10_000
-# aiomqtt logs every message it discards; we count them instead (see _counting_queue).
+# aiomqtt logs every message it discards, and the MQTT client every lost socket; we count
+# the first (see _counting_queue) and report the second (reconnects, broker.grace), so
+# neither may add lines beside the one-line errors the CLI promises.
 _CLIENT_LOG = logging.getLogger("swarm.broker.mqtt.client")
-_CLIENT_LOG.setLevel(logging.ERROR)
+_CLIENT_LOG.setLevel(logging.CRITICAL)
 
 
 def _counting_queue(counters: MessageCounters, link: MqttLink) -> type[asyncio.Queue[Any]]:

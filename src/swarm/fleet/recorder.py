@@ -45,7 +45,8 @@ class JsonLines:
         if self._fd is None:
             self.file.write(line)
             return
-        data = line.encode("utf-8")
+        whole = line.encode("utf-8")
+        data = whole
         try:
             while data:
                 data = data[os.write(self._fd, data) :]
@@ -55,7 +56,7 @@ class JsonLines:
                 os.ftruncate(self._fd, self._whole)
                 os.lseek(self._fd, self._whole, os.SEEK_SET)
             return
-        self._whole += len(line.encode("utf-8"))
+        self._whole += len(whole)
 
 
 @dataclass
