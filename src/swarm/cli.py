@@ -106,7 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Join a sharded run: read the scenario and start time that `swarm run "
         "--broker URL --shards N` published, run slice I of N (agents I, I+N, I+2N, ...), "
         "report to the coordinator through the broker. Works from any machine that reaches "
-        "the broker.",
+        "the broker. The run's messages are sealed with a key only its processes hold: "
+        "a worker reads it from SWARM_RUN_KEY (hex), which the coordinator sets for the "
+        "workers it starts.",
     )
     worker.add_argument("--broker", required=True, metavar="URL", help="mqtt://host:port")
     worker.add_argument("--run", required=True, metavar="ID", help="the run's name (run.name)")
@@ -127,14 +129,21 @@ def _parser() -> argparse.ArgumentParser:
         "cleanly on Ctrl-C.",
     )
     broker.add_argument(
-        "--port", type=_port, default=0, help="port to listen on (default: a free one)"
+        "--port",
+        type=_port,
+        default=0,
+        help="port to listen on (default: a free one); one in use by another program is an error",
     )
     broker.add_argument(
         "--auth",
         metavar="USER[:PASSWORD]",
-        help="refuse anonymous clients and apply the fleet ACL: a client may publish on agent "
-        "inboxes and bundles only under its own client id. Without PASSWORD a random one is "
-        "made; the printed URL carries both",
+        help="refuse anonymous clients and apply the fleet ACL, with one user per role: USER "
+        "for the fleet (swarm run --broker and the workers it starts), USER-operator for "
+        "dashboards and swarm control (live controls only), USER-agent for swarm worker on "
+        "other machines (its agents' messages, no metrics or controls). Everyone reads "
+        "swarm/#; a client may publish on agent inboxes and bundles only under its own client "
+        "id. Without PASSWORD a random one is made; the other two are always random. A URL "
+        "per role is printed",
     )
     broker.add_argument(
         "--print-config", action="store_true", help="print the generated configuration and exit"
@@ -349,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except RuntimeError as exc:  # the environment (no broker, no mosquitto), not the input
         print(f"swarm: error: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "status", 1)  # an interrupted run: 128 + the signal
     except KeyboardInterrupt:
         print("swarm: interrupted", file=sys.stderr)
         return 130
@@ -579,9 +588,20 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--shard {args.shard!r}: use I/N, e.g. 0/2") from None
     if not 0 <= index < count:
         raise ScenarioError(f"--shard {args.shard!r}: need 0 <= I < N")
+    from swarm import seal
     from swarm.run.shards import run_worker
 
-    return asyncio.run(run_worker(args.broker, args.run, index, count, args.timeout))
+    try:
+        key = seal.key_from_environment()
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    if key is None:
+        raise ScenarioError(
+            f"{seal.KEY_ENVIRONMENT} is not set: a worker needs its run's key (the "
+            f"coordinator passes it to the workers it starts; to join from elsewhere, run "
+            f"the coordinator with {seal.KEY_ENVIRONMENT} set and give the worker the same)"
+        )
+    return asyncio.run(run_worker(args.broker, args.run, index, count, key, args.timeout))
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
@@ -639,37 +659,67 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from swarm.broker.server import ACL_RULES, MosquittoServer
+    from swarm.broker.server import MosquittoServer, PortInUse
 
+    # What each role's URL is for: the role decides what its user may publish.
+    uses = {
+        "fleet": "swarm run --broker URL: the coordinator, the workers it starts, their agents",
+        "operator": "swarm tui --attach URL, swarm control --broker URL: live controls only",
+        "agent": "swarm worker --broker URL on another machine: its agents' messages and its "
+        "shard's reports, no metrics or controls",
+    }
     users: dict[str, str] = {}
+    roles: dict[str, str] = {}
     if args.auth is not None:
         user, _, password = args.auth.partition(":")
         if not user or any(c in args.auth for c in "\n\r\0"):
             raise ScenarioError(f"--auth {args.auth!r}: give USER or USER:PASSWORD")
         users[user] = password or secrets.token_urlsafe(12)
-    server = MosquittoServer(port=args.port, users=users)
+        for role in ("operator", "agent"):
+            users[f"{user}-{role}"] = secrets.token_urlsafe(12)
+            roles[f"{user}-{role}"] = role
+    server = MosquittoServer(
+        port=args.port, users=users, roles=roles, live_controls=tuple(_control_names())
+    )
+    try:
+        acl = server.acl_text() if users else ""
+    except ValueError as exc:
+        raise ScenarioError(f"--auth {args.auth!r}: {exc}") from None
     if args.print_config:
         if server.port == 0:
             server.port = 1883
         print(server.config_text(), end="")
         if users:
-            print(f"# the acl file:\n{ACL_RULES}", end="")
+            print(f"# the acl file:\n{acl}", end="")
         return 0
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    creds = "".join(f" -u {shlex.quote(u)} -P {shlex.quote(p)}" for u, p in users.items())
-    with server:
+    try:
+        server.start()
+    except PortInUse as exc:
+        raise ScenarioError(f"{exc}: choose another with --port, or 0 for a free one") from None
+    try:
         print(f"mosquitto listening on {server.url}", flush=True)
+        watcher = ""
+        if users:
+            print("anonymous clients are refused; one user per role, each with its own URL:")
+            for role, use in uses.items():
+                print(f"  {role:<9} {server.url_for(role)}\n            for {use}")
+            watcher = next(u for u in users if server.role_of(u) == "operator")
         print(f"run a fleet on it:  swarm run --broker {server.url}", flush=True)
+        creds = f" -u {shlex.quote(watcher)} -P {shlex.quote(users[watcher])}" if watcher else ""
         watch = f"mosquitto_sub -h 127.0.0.1 -p {server.port}{creds} -t 'swarm/#' -v"
         print(f"watch the traffic:  {watch}", flush=True)
         print("Ctrl-C stops it.", flush=True)
         try:
             while not stop.wait(0.5):
-                if server.process is None or server.process.poll() is not None:
-                    raise RuntimeError("mosquitto stopped unexpectedly")
+                why = server.failure()
+                if why is not None:
+                    raise RuntimeError(f"mosquitto stopped unexpectedly: {why}")
         except KeyboardInterrupt:
             pass
+    finally:
+        server.stop()
     print("mosquitto stopped", flush=True)
     return 0
 

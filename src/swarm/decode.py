@@ -13,7 +13,7 @@ import string
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from swarm import wire, workloads
+from swarm import seal, wire, workloads
 
 __all__ = ["describe", "from_hex_lines", "know_every_kind", "to_line"]
 
@@ -44,7 +44,12 @@ def describe(payload: bytes, topic: str | None = None) -> dict[str, Any]:
     know_every_kind()
     out: dict[str, Any] = {} if topic is None else {"topic": topic}
     try:
-        out["envelope"] = wire.envelope_to_dict(wire.decode(payload))
+        envelope = wire.decode(payload)
+        inner = seal.unwrap(payload)
+        if inner is not payload:  # a fleet message on a real broker: show what it carries
+            out["sealed"] = {"client": envelope.body[0], "counter": envelope.body[1]}
+            envelope = wire.decode(inner)
+        out["envelope"] = wire.envelope_to_dict(envelope)
     except wire.MalformedMessage as exc:
         out["malformed"] = {"reason": exc.reason, "message": str(exc)}
     return out

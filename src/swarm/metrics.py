@@ -20,6 +20,9 @@ class MessageCounters:
     dropped: int = 0  # copies lost to loss, partitions, full inboxes or closed links
     dropped_malformed: int = 0  # payloads a receiver could not decode or validate
     dropped_spoofed: int = 0  # messages whose claimed sender is not the client that published
+    # messages a fleet client received that no fleet process sent (no valid seal, or a
+    # replay): counted apart from delivered, so they cannot hide loss
+    received_foreign: int = 0
     bytes: int = 0  # payload bytes published
 
     def as_dict(self) -> dict[str, int]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm import topics, wire
+from swarm import seal, topics, wire
 from swarm.broker import server as server_module
 from swarm.broker.mqtt import BrokerUnavailable, BrokerUrl, MqttTransport
 from swarm.broker.server import MosquittoNotFound, MosquittoServer, find_mosquitto, free_port
@@ -107,34 +107,68 @@ def test_push_sum_over_mosquitto_conserves_mass(mosquitto: MosquittoServer) -> N
     assert summary["results"]["mass_error"] < 1e-9
 
 
-def test_garbage_published_with_mosquitto_pub_is_counted(mosquitto: MosquittoServer) -> None:
+def _sealed(fleet: Fleet, topic: str, payloads: list[bytes]) -> list[bytes]:
+    """What a fleet member holding the run key (an insider) could publish."""
+    assert fleet.key is not None
+    sealer = seal.Sealer(fleet.key, "insider")
+    return [sealer.seal(topic, payload) for payload in payloads]
+
+
+@pytest.mark.parametrize("insider", [False, True])
+def test_garbage_published_with_mosquitto_pub_is_counted(
+    mosquitto: MosquittoServer, insider: bool
+) -> None:
     fleet = Fleet(fast(count=20), broker_url=mosquitto.url)
     world = fleet.world
     # Per-agent inbox topics end in the publisher's client id, <run>.<agent id>.
     target = topics.inbox(world.run_id, world.ids[3]) + f"/{world.run_id}.{world.ids[5]}"
     stranger = wire.pack("push", "not-an-agent", 1, 0.0, 1, [])
     payloads = [b"garbage", b"\xc1\xc1", stranger]
+    if insider:
+        payloads = _sealed(fleet, target, payloads)
     _publish_at_round_1(fleet, mosquitto, target, payloads)
     summary = asyncio.run(fleet.run())
-    assert summary["messages"]["dropped_malformed"] == len(payloads)
-    assert summary["messages"]["dropped_spoofed"] == 0
+    messages = summary["messages"]
+    # Without the run key nothing reaches an agent; with it, the agent still refuses it.
+    assert messages["received_foreign"] == (0 if insider else len(payloads))
+    assert messages["dropped_malformed"] == (len(payloads) if insider else 0)
+    assert messages["dropped_spoofed"] == 0
+    if not insider:  # an insider's messages are the fleet's as far as counting goes
+        assert messages["sent"] == messages["delivered"] + messages["dropped"] + summary["lost"]
     assert summary["results"]["residue"] == 0.0
     assert summary["crashes"] == []
 
 
+@pytest.mark.parametrize("insider", [False, True])
 def test_a_message_claiming_another_sender_is_counted_as_spoofed(
-    mosquitto: MosquittoServer,
+    mosquitto: MosquittoServer, insider: bool
 ) -> None:
     fleet = Fleet(fast(count=20), broker_url=mosquitto.url)
     world = fleet.world
     # Published as client a05, claiming to come from a07: an impostor.
     target = topics.inbox(world.run_id, world.ids[3]) + f"/{world.run_id}.{world.ids[5]}"
     impostor = wire.pack("push", world.ids[7], 1, 0.0, 1, [[12345, 0, b"fake rumor"]])
-    _publish_at_round_1(fleet, mosquitto, target, [impostor, impostor])
+    payloads = [impostor, impostor]
+    if insider:
+        payloads = _sealed(fleet, target, payloads)
+    _publish_at_round_1(fleet, mosquitto, target, payloads)
     summary = asyncio.run(fleet.run())
-    assert summary["messages"]["dropped_spoofed"] == 2
+    assert summary["messages"]["dropped_spoofed"] == (2 if insider else 0)
+    assert summary["messages"]["received_foreign"] == (0 if insider else 2)
     assert summary["messages"]["dropped_malformed"] == 0
     assert summary["results"]["residue"] == 0.0
+
+
+def test_a_replayed_fleet_message_is_foreign(mosquitto: MosquittoServer) -> None:
+    fleet = Fleet(fast(count=20), broker_url=mosquitto.url)
+    world = fleet.world
+    target = topics.inbox(world.run_id, world.ids[3]) + f"/{world.run_id}.{world.ids[5]}"
+    once = _sealed(fleet, target, [wire.pack("push", world.ids[5], 1, 0.0, 1, [])])
+    moved = topics.inbox(world.run_id, world.ids[4]) + f"/{world.run_id}.{world.ids[5]}"
+    _publish_at_round_1(fleet, mosquitto, target, once * 3)
+    _publish_at_round_1(fleet, mosquitto, moved, once)  # sealed for another topic
+    summary = asyncio.run(fleet.run())
+    assert summary["messages"]["received_foreign"] == 3  # two replays and the moved one
 
 
 def _publish_at_round_1(fleet: Fleet, server: MosquittoServer, topic: str, payloads: list[bytes]):
@@ -148,7 +182,7 @@ def _publish_at_round_1(fleet: Fleet, server: MosquittoServer, topic: str, paylo
                 command = [mosquitto_pub, "-p", str(server.port), "-t", topic, "-s"]
                 subprocess.run(command, input=payload, check=True, timeout=10)
 
-    fleet.world.rounds.add("rogue", inject)
+    fleet.world.rounds.add(("rogue", topic, tuple(payloads)), inject)
 
 
 def test_missing_mosquitto_says_how_to_install(monkeypatch) -> None:
@@ -196,6 +230,15 @@ def test_a_broker_restart_mid_run_is_survived_and_counted() -> None:
         summary = asyncio.run(main())
     assert summary["reconnects"] >= 30  # every client came back
     assert summary["rounds"] == 60
+    # Rows lost in the restart are stated, one gap event each; nobody is reported lost.
+    recorded = {row["round"] for row in fleet.recorder.rows}
+    missing = {r for first, last in summary["missing_rounds"] for r in range(first, last + 1)}
+    assert recorded | missing == set(range(61)) and not recorded & missing
+    gaps = [e for e in fleet.recorder.events if e["event"] == "gap"]
+    assert [[e["first"], e["last"]] for e in gaps] == summary["missing_rounds"]
+    assert summary["agents_lost"] == 0
+    rejoined = {e["agent"] for e in fleet.recorder.events if e["event"] == "rejoined"}
+    assert {e["agent"] for e in fleet.recorder.events if e["event"] == "lost"} <= rejoined
     assert summary["results"]["residue"] == 0.0
     messages = summary["messages"]
     assert messages["delivered"] > 0
@@ -236,8 +279,10 @@ def test_shared_mode_counts_forged_bundles(mosquitto: MosquittoServer) -> None:
     ]
 
     _publish_at_round_1(fleet, mosquitto, bundle_topic, forged)
+    _publish_at_round_1(fleet, mosquitto, bundle_topic, _sealed(fleet, bundle_topic, forged))
     summary = asyncio.run(fleet.run())
-    # Two bad bundles, one item outside the inboxes, one payload an agent rejects.
+    assert summary["messages"]["received_foreign"] == 4  # without the run key
+    # With it: two bad bundles, one item outside the inboxes, one payload an agent rejects.
     assert summary["messages"]["dropped_malformed"] == 4
     assert summary["messages"]["dropped_spoofed"] == 1
     assert summary["results"]["residue"] == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -137,9 +138,19 @@ def test_a_worker_without_a_coordinator_says_so(mosquitto: MosquittoServer) -> N
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "SWARM_RUN_KEY": "ab" * 32},
     )
     assert done.returncode == 1
     assert "no scenario for run 'ghost'" in done.stderr
+
+
+def test_a_worker_without_the_run_key_says_where_to_get_it(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("SWARM_RUN_KEY", raising=False)
+    assert main(["worker", "--broker", "mqtt://h:1", "--run", "r", "--shard", "0/2"]) == 2
+    assert "SWARM_RUN_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("SWARM_RUN_KEY", "not hex")
+    assert main(["worker", "--broker", "mqtt://h:1", "--run", "r", "--shard", "0/2"]) == 2
+    assert "SWARM_RUN_KEY is not hexadecimal" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -20,6 +21,7 @@ from swarm.broker.link import DEFAULT_INBOX_CAPACITY, ClientLink
 from swarm.broker.network import Endpoint
 from swarm.broker.url import BrokerUrl
 from swarm.metrics import MessageCounters
+from swarm.seal import Opener, Sealer
 
 __all__ = [
     "BrokerUnavailable",
@@ -69,6 +71,23 @@ RECONNECT_FIRST_DELAY = 0.1  # seconds; doubles per failed attempt
 RECONNECT_MAX_DELAY = 5.0
 
 
+def _quiet_closed_sockets(loop: asyncio.AbstractEventLoop) -> None:
+    """When the broker goes away, the MQTT client may ask the loop to watch a socket it
+    has just closed; asyncio would print a traceback per client for that (EBADF). The
+    loss itself is handled (reconnects, broker.grace), so those are not errors to show."""
+    if loop.get_exception_handler() is _ignore_closed_socket:
+        return
+    loop.set_exception_handler(_ignore_closed_socket)
+
+
+def _ignore_closed_socket(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    exc = context.get("exception")
+    handle = repr(context.get("handle"))
+    if isinstance(exc, OSError) and ("add_writer" in handle or "add_reader" in handle):
+        return
+    loop.default_exception_handler(context)
+
+
 class BrokerUnavailable(RuntimeError):
     """The broker could not be reached; the message says where and what to try."""
 
@@ -87,8 +106,18 @@ class MqttLink(ClientLink):
         will: tuple[str, bytes] | None = None,
         keepalive: int = 30,
         incoming: int = INCOMING_CAPACITY,
+        key: bytes | None = None,
+        public: Callable[[str], bool] | None = None,
+        foreign: MessageCounters | None = None,
     ) -> None:
+        """With `key`, what this link publishes is sealed and what it reads must open
+        (see `swarm.seal`), except on `public` topics (operators' controls); foreign
+        messages are counted in `foreign` (default: `counters`)."""
         super().__init__(client_id, capacity)
+        self.sealer = None if key is None else Sealer(key, client_id)
+        self.opener = None if key is None else Opener(key)
+        self.public = public
+        self.foreign = foreign or counters
         self.incoming = incoming  # messages the client may hold before we read them
         self.url = url
         self.counters = counters
@@ -100,6 +129,9 @@ class MqttLink(ClientLink):
         self._ready: asyncio.Future[None] | None = None
         self._unread: asyncio.Queue[Any] | None = None  # the client's incoming queue
         self.reconnects = 0
+        # Called on each reconnection: the broker may have published this client's will
+        # when it lost it, and the fleet says the agent is back.
+        self.on_reconnect: Callable[[], None] | None = None
         # Loop time at which the connection was lost (None: connected, or never yet).
         self.disconnected_since: float | None = None
 
@@ -107,6 +139,8 @@ class MqttLink(ClientLink):
         """Queue for the broker; False (and counted) when the outgoing queue is full."""
         self._refuse_if_closed("published")
         self._refuse_wildcards(topic)
+        if self.sealer is not None:
+            payload = self.sealer.seal(topic, payload)
         self.counters.sent += 1
         self.counters.bytes += len(payload)
         try:
@@ -120,6 +154,8 @@ class MqttLink(ClientLink):
         """Publish with the retain flag (QoS 1): late subscribers get it too; b"" clears it."""
         self._refuse_if_closed("published")
         self._refuse_wildcards(topic)
+        if self.sealer is not None and payload:
+            payload = self.sealer.seal(topic, payload)
         self._outgoing.put_nowait((_RETAINED, topic, payload))
 
     def _subscribed(self, topic_filter: str) -> None:
@@ -152,6 +188,7 @@ class MqttLink(ClientLink):
     async def open(self, timeout: float = 10.0) -> None:
         """Connect and subscribe; raises BrokerUnavailable when the broker cannot be reached."""
         loop = asyncio.get_running_loop()
+        _quiet_closed_sockets(loop)
         self._ready = loop.create_future()
         self._task = loop.create_task(self._run(timeout))
         try:
@@ -207,6 +244,8 @@ class MqttLink(ClientLink):
                         await client.subscribe(topic_filter, qos=self.qos)
                     if ready.done():
                         self.reconnects += 1
+                        if self.on_reconnect is not None:
+                            self.on_reconnect()
                     else:
                         ready.set_result(None)
                     self.disconnected_since = None
@@ -272,15 +311,22 @@ class MqttLink(ClientLink):
 
     async def _read(self, client: aiomqtt.Client) -> None:
         counters = self.counters
+        opener, public = self.opener, self.public
         async for message in client.messages:
             payload = message.payload
+            topic = message.topic.value
             if not isinstance(payload, bytes | bytearray):
-                counters.dropped_malformed += (
-                    1  # MQTT payloads are bytes; anything else is not ours
-                )
+                self.foreign.received_foreign += 1  # MQTT payloads are bytes: not ours
                 continue
+            payload = bytes(payload)
+            if opener is not None and not (public is not None and public(topic)):
+                inner = opener.open(topic, payload)
+                if inner is None:
+                    self.foreign.received_foreign += 1
+                    continue
+                payload = inner
             try:
-                taken = self.deliver(message.topic.value, bytes(payload))
+                taken = self.deliver(topic, payload)
             except Exception:  # a failing handler loses this copy only
                 taken = False
             if taken:
@@ -308,7 +354,11 @@ class MqttTransport:
         *,
         concurrency: int = 64,
         client_prefix: str = "",
+        key: bytes | None = None,
+        public: Callable[[str], bool] | None = None,
     ) -> None:
+        self.key = key  # seals every link's messages (see `swarm.seal`)
+        self.public = public  # topics anyone may write (live controls)
         self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
         self.counters = counters or MessageCounters()
         self.concurrency = concurrency
@@ -338,6 +388,8 @@ class MqttTransport:
             capacity=capacity,
             qos=qos,
             will=will,
+            key=self.key,
+            public=self.public,
         )
         self.links.append(link)
         return link

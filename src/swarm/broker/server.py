@@ -14,14 +14,27 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
 from swarm.wire import MAX_MESSAGE_BYTES
 
-__all__ = ["ACL_RULES", "MosquittoNotFound", "MosquittoServer", "find_mosquitto", "free_port"]
+__all__ = [
+    "ACL_RULES",
+    "ROLES",
+    "MosquittoNotFound",
+    "MosquittoServer",
+    "PortInUse",
+    "acl_text",
+    "find_mosquitto",
+    "free_port",
+]
 
 INSTALL_HINT = (
     "mosquitto is not installed (or not on PATH): on Debian/Ubuntu run "
@@ -58,25 +71,82 @@ def _port_open(host: str, port: int) -> bool:
     return False
 
 
-# Any authenticated client may read the whole swarm tree (observability is the point) and
-# publish run-level topics, but on agent inboxes and shard bundles only under its own client
-# id, which is the last topic level there (%c is mosquitto's client-id substitution). A
-# client therefore cannot speak for another agent: the broker refuses the publish.
+# Every authenticated client may read the whole swarm tree (observability is the point),
+# and may publish on agent inboxes and shard bundles only under its own client id, the last
+# topic level there (%c is mosquitto's client-id substitution): a client cannot speak for
+# another agent, the broker refuses the publish. `pattern` lines apply to every user.
 ACL_RULES = """\
 pattern read swarm/#
 pattern write swarm/+/agent/+/inbox/%c
 pattern write swarm/+/shard/+/bundle/%c
-pattern write swarm/+/region/+
-pattern write swarm/+/metrics
-pattern write swarm/+/events/#
-pattern write swarm/+/control/#
-pattern write swarm/+/shard/+/metrics
-pattern write swarm/+/shard/+/result
-pattern write swarm/+/shard/+/status
 """
 
+ROLES = ("fleet", "operator", "agent")
 
-def _write_auth_files(directory: Path, users: dict[str, str], mosquitto: str) -> None:
+# The shard protocol's own control messages, sent by the coordinator. They are
+# swarm.fleet.control.SHARD_PROTOCOL, which this layer cannot import (a test keeps the two
+# equal).
+COORDINATOR_CONTROLS = ("scenario", "start", "stop")
+
+# What each role may publish beyond ACL_RULES. The operator's live controls are given by
+# the caller (`live_controls`): their registry lives above this layer.
+_AGENT_TOPICS = (
+    "swarm/+/region/+",
+    "swarm/+/events/#",
+    "swarm/+/shard/+/metrics",
+    "swarm/+/shard/+/result",
+    "swarm/+/shard/+/status",
+)
+_FLEET_TOPICS = (
+    "swarm/+/metrics",
+    "swarm/+/status",
+    *(f"swarm/+/control/{name}" for name in COORDINATOR_CONTROLS),
+    *_AGENT_TOPICS,
+)
+
+
+def acl_text(roles: Mapping[str, str], live_controls: Sequence[str] = ()) -> str:
+    """The ACL file: the shared patterns, then one `user` block per user (user -> role).
+
+    A fleet user (`swarm run --broker`, the workers it starts) writes everything a run
+    needs; an agent user (`swarm worker` elsewhere) only its agents' traffic and its shard's
+    reports, so it cannot forge a run's metrics or steer it; an operator user (dashboard,
+    `swarm control`) only the live controls, so a leaked dashboard login cannot fake data.
+    """
+    for name in live_controls:
+        if not name or any(c in name for c in "/+#\n\r\0 "):
+            raise ValueError(f"live control {name!r} is not one topic level")
+    blocks = [ACL_RULES]
+    for user, role in roles.items():
+        if role == "fleet":
+            allowed: Sequence[str] = _FLEET_TOPICS
+        elif role == "agent":
+            allowed = _AGENT_TOPICS
+        elif role == "operator":
+            if not live_controls:
+                raise ValueError(
+                    f"operator {user!r} may only publish live controls, and none were given: "
+                    "pass live_controls (swarm.fleet.control.COMMANDS)"
+                )
+            allowed = [f"swarm/+/control/{name}" for name in live_controls]
+        else:
+            raise ValueError(f"user {user!r}: unknown role {role!r}; known: {', '.join(ROLES)}")
+        blocks.append(f"\n# {role}\nuser {user}\n" + "".join(f"topic write {t}\n" for t in allowed))
+    return "".join(blocks)
+
+
+def _check_users(users: Mapping[str, str]) -> None:
+    """Names the password and ACL files can hold (mosquitto trims blanks around a name)."""
+    for user, password in users.items():
+        if not user or user != user.strip() or ":" in user or any(c in user for c in "\n\r\0"):
+            raise ValueError(
+                f"user name {user!r} is invalid: no ':', line breaks or outer spaces, not empty"
+            )
+        if any(c in password for c in "\n\r\0"):
+            raise ValueError(f"the password of {user!r} has a line break or NUL")
+
+
+def _write_auth_files(directory: Path, users: dict[str, str], acl: str, mosquitto: str) -> None:
     """The password file (hashed by mosquitto_passwd, which ships with mosquitto) and ACL."""
     tool = shutil.which("mosquitto_passwd") or str(Path(mosquitto).with_name("mosquitto_passwd"))
     if not Path(tool).exists():
@@ -86,20 +156,27 @@ def _write_auth_files(directory: Path, users: dict[str, str], mosquitto: str) ->
     passwd = directory / "passwd"
     passwd.touch(mode=0o600)
     for user, password in users.items():
-        if not user or ":" in user or any(c in user + password for c in "\n\r\0"):
-            raise ValueError(f"user name {user!r} is invalid: no ':' or line breaks, not empty")
         done = subprocess.run(
             [tool, "-b", str(passwd), user, password], capture_output=True, text=True, timeout=30
         )
         if done.returncode != 0:
             raise RuntimeError(f"mosquitto_passwd failed: {done.stderr.strip() or done.stdout}")
-    (directory / "acl").write_text(ACL_RULES)
+    (directory / "acl").write_text(acl)
     if os.geteuid() == 0:
         # Started as root, mosquitto drops to its own user before reading these files.
         with contextlib.suppress(KeyError):
             account = pwd.getpwnam("mosquitto")
             for path in (directory, passwd, directory / "acl"):
                 os.chown(path, account.pw_uid, account.pw_gid)
+
+
+class PortInUse(RuntimeError):
+    """Another program already accepts connections on the port mosquitto was to listen on."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"port {port} on {host} is in use by another program")
+        self.host = host
+        self.port = port
 
 
 @dataclass
@@ -113,16 +190,49 @@ class MosquittoServer:
     extra_config: list[str] = field(default_factory=list)
     # username -> password; when given, anonymous clients are refused and the ACL applies
     users: dict[str, str] = field(default_factory=dict)
+    # username -> role (one of ROLES); a user not named here is a fleet user
+    roles: dict[str, str] = field(default_factory=dict)
+    # the live control names an operator may publish (swarm.fleet.control.COMMANDS)
+    live_controls: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     _dir: tempfile.TemporaryDirectory[str] | None = None
+    # mosquitto's last lines on stderr, read by a thread so a chatty broker never blocks on
+    # a full pipe, and kept to say why it stopped
+    _stderr: deque[str] = field(default_factory=lambda: deque(maxlen=40))
+    _reader: threading.Thread | None = None
+
+    def role_of(self, user: str) -> str:
+        return self.roles.get(user, "fleet")
 
     @property
     def url(self) -> str:
-        """The URL to pass to --broker; with authentication, the first user's credentials."""
+        """The URL to pass to --broker; with authentication, a fleet user's credentials."""
         if not self.users:
             return f"mqtt://{self.host}:{self.port}"
-        user, password = next(iter(self.users.items()))
-        return f"mqtt://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}"
+        if any(self.role_of(user) == "fleet" for user in self.users):
+            return self.url_for("fleet")
+        return self._url_with(next(iter(self.users)))
+
+    def url_for(self, role: str) -> str:
+        """The URL carrying the credentials of the first user with `role`."""
+        if not self.users:
+            return self.url
+        for user in self.users:
+            if self.role_of(user) == role:
+                return self._url_with(user)
+        raise ValueError(f"no user has the role {role!r}; roles: {self.roles or 'all fleet'}")
+
+    def _url_with(self, user: str) -> str:
+        password = quote(self.users[user], safe="")
+        return f"mqtt://{quote(user, safe='')}:{password}@{self.host}:{self.port}"
+
+    def acl_text(self) -> str:
+        """The ACL mosquitto enforces with authentication (see `acl_text`)."""
+        _check_users(self.users)
+        unknown = sorted(set(self.roles) - set(self.users))
+        if unknown:
+            raise ValueError(f"roles name {unknown[0]!r}, which is not among the users")
+        return acl_text({user: self.role_of(user) for user in self.users}, self.live_controls)
 
     def config_text(self, directory: str = "<dir>") -> str:
         """mosquitto.conf; `directory` holds the password and ACL files (auth only)."""
@@ -153,19 +263,27 @@ class MosquittoServer:
         )
 
     def start(self, timeout: float = 10.0) -> MosquittoServer:
+        """Start mosquitto and wait until it listens.
+
+        Raises PortInUse when another program holds the port: it would otherwise answer
+        our readiness probe while mosquitto dies of the bind error.
+        """
         executable = find_mosquitto()
+        acl = self.acl_text() if self.users else ""  # bad users or roles fail before any I/O
         if self.port == 0:
             self.port = free_port(self.host)
+        elif _port_open(self.host, self.port):
+            raise PortInUse(self.host, self.port)
         self._dir = tempfile.TemporaryDirectory(prefix="swarm-mosquitto-")
         directory = Path(self._dir.name)
-        if self.users:
-            try:
-                _write_auth_files(directory, self.users, executable)
-            except RuntimeError:
-                self.stop()
-                raise
-        config = directory / "mosquitto.conf"
-        config.write_text(self.config_text(str(directory)))
+        try:
+            if self.users:
+                _write_auth_files(directory, self.users, acl, executable)
+            config = directory / "mosquitto.conf"
+            config.write_text(self.config_text(str(directory)))
+        except BaseException:
+            self.stop()
+            raise
         self.process = subprocess.Popen(
             [executable, "-c", str(config)],
             stdin=subprocess.DEVNULL,
@@ -173,16 +291,20 @@ class MosquittoServer:
             stderr=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
         )
+        self._stderr = deque(maxlen=40)
+        self._reader = threading.Thread(
+            target=_read_lines, args=(self.process.stderr, self._stderr), daemon=True
+        )
+        self._reader.start()
         deadline = time.monotonic() + timeout
         while not _port_open(self.host, self.port):
-            if self.process.poll() is not None:
-                err = (
-                    self.process.stderr.read().decode(errors="replace")
-                    if self.process.stderr
-                    else ""
-                )
+            why = self.failure()
+            if why is not None:
+                in_use = "Address already in use" in why
                 self.stop()
-                raise RuntimeError(f"mosquitto exited at start: {err.strip() or 'no output'}")
+                if in_use:  # taken between our check and mosquitto's bind
+                    raise PortInUse(self.host, self.port)
+                raise RuntimeError(f"mosquitto exited at start: {why}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(
@@ -190,6 +312,20 @@ class MosquittoServer:
                 )
             time.sleep(0.02)
         return self
+
+    def failure(self) -> str | None:
+        """None while mosquitto runs; once it has exited, why: its status and its stderr."""
+        process = self.process
+        if process is None:
+            return "mosquitto is not running"
+        status = process.poll()
+        if status is None:
+            return None
+        if self._reader is not None:
+            self._reader.join(1.0)  # the rest of its output: the pipe is at its end
+        said = "; ".join(line for line in self._stderr if line) or "no output"
+        how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+        return f"{said} ({how})"
 
     def stop(self, timeout: float = 5.0) -> None:
         process, self.process = self.process, None
@@ -200,6 +336,9 @@ class MosquittoServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.join(1.0)
         if process is not None and process.stderr is not None:
             process.stderr.close()
         if self._dir is not None:
@@ -211,3 +350,11 @@ class MosquittoServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _read_lines(stream: IO[bytes] | None, into: deque[str]) -> None:
+    if stream is None:
+        return
+    with contextlib.suppress(ValueError, OSError):  # closed under us by stop()
+        for line in stream:
+            into.append(line.decode(errors="replace").strip())

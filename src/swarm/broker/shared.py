@@ -74,6 +74,8 @@ class SharedTransport:
         shard_of: Callable[[str], int] | None = None,
         will: tuple[str, bytes] | None = None,
         keepalive: int = 30,
+        key: bytes | None = None,
+        public: Callable[[str], bool] | None = None,
     ) -> None:
         self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
         self.run_id = run_id
@@ -88,6 +90,9 @@ class SharedTransport:
                 self.wire_counters,
                 will=will if i == 0 else None,
                 keepalive=keepalive,
+                key=key,
+                public=public,
+                foreign=self.counters,  # what no fleet process sent is the fleet's concern
             )
             for i in range(max(1, clients))
         ]

@@ -14,6 +14,7 @@ are left to it.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -43,6 +44,9 @@ CONTROL = wire.register_kind("control")
 EVENT = wire.register_kind("event")
 SHARD_PROTOCOL = frozenset({"scenario", "start", "stop"})  # swarm.run.shards owns these
 MAX_SPEED = 1e6  # simulated seconds per wall second
+# Control messages taken per wall-clock second; beyond, they are counted in `limited` and
+# dropped (one event says so), so a flood can neither fill events.jsonl nor steer the run.
+CONTROLS_PER_SECOND = 20
 
 COMMANDS: dict[str, str] = {
     "pause": "hold the rounds (and freeze virtual time) until resume",
@@ -185,12 +189,17 @@ class Controller:
         self.fleet = fleet
         self.applied = 0
         self.refused = 0
+        self.limited = 0  # dropped for coming faster than CONTROLS_PER_SECOND
         self._crash_draws = 0
+        self._second = -1
+        self._in_second = 0
 
     def on_payload(self, topic: str, payload: bytes) -> None:
         """A message on `swarm/<run>/control/#`: apply it, or refuse it with the reason."""
         name = topic.rsplit("/", 1)[-1]
         if name in SHARD_PROTOCOL:
+            return
+        if self._over_limit(name):
             return
         try:
             envelope = wire.decode(payload)
@@ -210,6 +219,21 @@ class Controller:
             return
         self.applied += 1
         self._report(name, True, detail, envelope.src)
+
+    def _over_limit(self, name: str) -> bool:
+        # Wall-clock seconds: rounds and virtual time stand still while paused, and a
+        # paused fleet must still hear "resume".
+        second = int(time.monotonic())
+        if second != self._second:
+            self._second, self._in_second = second, 0
+        self._in_second += 1
+        if self._in_second <= CONTROLS_PER_SECOND:
+            return False
+        self.limited += 1
+        if self._in_second == CONTROLS_PER_SECOND + 1:
+            detail = f"more than {CONTROLS_PER_SECOND} control messages in a second: dropped"
+            self._report(name, False, detail)
+        return True
 
     def apply(self, command: Command) -> str:
         """Apply a checked command; returns what changed, raises ControlError if it cannot."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from swarm import __version__, topics, wire, workloads
+from swarm import __version__, seal, topics, wire, workloads
 from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
 from swarm.broker.url import redact
@@ -34,13 +34,22 @@ from swarm.scenario import Scenario, ScenarioError
 from swarm.scenario.info import scenario_info
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row
 
-__all__ = ["EVENT", "METRICS", "Fleet", "RoundCallback"]
+__all__ = ["EVENT", "METRICS", "Fleet", "RoundCallback", "agents_lost"]
 
 RoundCallback = Callable[[dict[str, Any]], None]
 StartCallback = Callable[["Fleet"], None]
 # MQTT messages that may wait in this process (unsent or unread) when a round is due
 # before the next round may start; more means the broker or the loop is behind.
 HOLD_BACKLOG = 256
+
+
+def agents_lost(events: list[dict[str, Any]]) -> int:
+    """Agents whose last word is their will ("lost") rather than "rejoined"."""
+    last: dict[Any, str] = {}
+    for event in events:
+        if event.get("event") in ("lost", "rejoined"):
+            last[event.get("agent")] = event["event"]
+    return sum(1 for state in last.values() if state == "lost")
 
 
 class Fleet:
@@ -57,7 +66,10 @@ class Fleet:
         shard: tuple[int, int] = (0, 1),
         on_start: StartCallback | None = None,
         live: bool | None = None,
+        key: bytes | None = None,
     ) -> None:
+        """`key` seals the run's messages on a real broker (a sharded run's workers share
+        their coordinator's); a one-process run makes its own."""
         self.scenario = scenario
         self.on_start = on_start  # called in the fleet's loop once links exist, before round 0
         # Publish the status every round: on by default on a real broker (for an attached
@@ -69,6 +81,7 @@ class Fleet:
         if self.shards > 1 and broker_url is None:
             raise ValueError("shards need a real broker to talk through (--broker)")
         self.broker_url = broker_url
+        self.key = None if broker_url is None else key or seal.new_key()
         self.on_round = on_round
         self.recorder = Recorder(metrics_sink, events_sink)
         self.roster = Roster.of(scenario)
@@ -89,7 +102,7 @@ class Fleet:
             index_of={agent_id: i for i, agent_id in enumerate(ids)},
         )
         self.broker: Any = transport(
-            scenario, self.world, broker_url, self.shard, self.shards, self.shard_will()
+            scenario, self.world, broker_url, self.shard, self.shards, self.shard_will(), self.key
         )
         if broker_url is not None:
             # Wall-clock rounds wait while the last round's traffic is still queued here.
@@ -114,6 +127,7 @@ class Fleet:
         self.sim_time = 0.0
         self._published = 0
         self._events_published = 0
+        self._missing: list[list[int]] = []  # rounds whose rows never reached the recorder
         self.loop: asyncio.AbstractEventLoop | None = None
         self.failure: str | None = None  # why the run ended before its end, if it did
         self.controller = Controller(self)
@@ -130,14 +144,29 @@ class Fleet:
             return None
         body = {"state": "dead", "shard": self.shard}
         payload = wire.encode(wire.Envelope(EVENT, f"shard{self.shard}", 0, 0.0, 0, body))
-        return topics.shard_status(self.world.run_id, self.shard), payload
+        return self._will(
+            f"shard{self.shard}", topics.shard_status(self.world.run_id, self.shard), payload
+        )
 
     def agent_will(self, index: int) -> tuple[str, bytes]:
         """Per-agent mode: what the broker announces if this agent's client vanishes."""
         agent_id = self.world.ids[index]
         body = {"event": "lost", "agent": agent_id, "shard": self.shard}
         payload = wire.encode(wire.Envelope(EVENT, agent_id, 0, 0.0, 0, body))
-        return topics.events(self.world.run_id, "lost"), payload
+        return self._will(agent_id, topics.events(self.world.run_id, "lost"), payload)
+
+    def _rejoined(self, agent_id: str) -> None:
+        """Per-agent mode: an agent's client is back after the broker lost it (and may
+        have published its will): say so, so that it is not counted lost."""
+        round = max(0, self.world.rounds.round)
+        body = {"event": "rejoined", "agent": agent_id, "shard": self.shard, "round": round}
+        self.publish_event("rejoined", body)
+
+    def _will(self, name: str, topic: str, payload: bytes) -> tuple[str, bytes]:
+        """A last will, sealed like the fleet's other messages (the broker sends it as is)."""
+        if self.key is not None:
+            payload = seal.Sealer(self.key, f"{name}.will").seal(topic, payload)
+        return topic, payload
 
     # -- running ---------------------------------------------------------------------------
     async def run(self, start_at: float | None = None) -> dict[str, Any]:
@@ -174,8 +203,10 @@ class Fleet:
                 link = self.broker.connect(world.ids[i], endpoint)
             else:
                 will = self.agent_will(i)
-                self.recorder.allow(will[1])  # the broker publishes it if the agent vanishes
+                # the broker publishes it if the agent vanishes; the recorder sees it opened
+                self.recorder.allow(seal.unwrap(will[1]))
                 link = self.broker.connect(world.ids[i], endpoint, will=will)
+                link.on_reconnect = lambda agent_id=world.ids[i]: self._rejoined(agent_id)
             agent = GossipAgent(
                 world, i, link, core, kind=placement.kinds[i], region=region, x=x, y=y
             )
@@ -207,12 +238,23 @@ class Fleet:
             )
             if recorder_link is not None and self.failure is None:
                 await self._flush_recorder(loop)
+            if recorder_link is not None:
                 recorder_link.close()
+                self._missing = observe.missing_rounds(self.recorder.rows)
+                for event in observe.gap_events(self._missing):
+                    self.recorder.note(event)
             control_link.close()
             self._observer_link.close()
             await self.broker.stop()
         self.wall_time = time.perf_counter() - wall_started
         return self.summary()
+
+    def interrupt(self, why: str) -> None:
+        """End the run early (a signal, an operator): its summary says why and where."""
+        if self.failure is None:
+            rounds = self.world.rounds
+            self.failure = f"{why} in round {max(0, rounds.round)} of {self.scenario.max_rounds}"
+        self.world.rounds.stop()
 
     async def _watch_broker(self) -> None:
         """End the run, incomplete, once the broker has been unreachable beyond the grace."""
@@ -336,6 +378,7 @@ class Fleet:
             "controls": {
                 "applied": self.controller.applied,
                 "refused": self.controller.refused,
+                "limited": self.controller.limited,
             },
             "info": self._info(),
         } | self.workload.live_status()
@@ -445,9 +488,12 @@ class Fleet:
             extra["reconnects"] = self.broker.reconnects
             # Each publish has one subscriber (an inbox): what neither arrived nor was
             # counted dropped was lost in the broker (e.g. across a restart) or reached
-            # its receiver after it stopped.
+            # its receiver after it stopped. Never clamped: a negative figure would show
+            # a count gone wrong rather than hide it.
             m = self.world.counters
-            extra["lost"] = max(0, m.sent - m.delivered - m.dropped)
+            extra["lost"] = m.sent - m.delivered - m.dropped
+            extra["missing_rounds"] = self._missing
+            extra["agents_lost"] = agents_lost(self.recorder.events)
             rounds = self.world.rounds
             extra["backpressure"] = {
                 "held_rounds": rounds.held_rounds,
@@ -470,6 +516,11 @@ class Fleet:
             "wall_time": self.wall_time,
             "messages": counters,
             "crashes": [{"agent": a, "reason": r} for a, r in self.world.crashes],
+            "controls": {
+                "applied": self.controller.applied,
+                "refused": self.controller.refused,
+                "limited": self.controller.limited,
+            },
             "results": self._results(),
         }
 

@@ -18,7 +18,7 @@ from swarm.metrics import MessageCounters
 from swarm.scenario import Scenario
 from swarm.workloads.base import Part, Partial, Results, Row
 
-__all__ = ["COUNTER_KEYS", "fleet_part", "merge_rows", "results"]
+__all__ = ["COUNTER_KEYS", "fleet_part", "gap_events", "merge_rows", "missing_rounds", "results"]
 
 COUNTER_KEYS = tuple(MessageCounters().as_dict())
 
@@ -47,3 +47,27 @@ def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -
         end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
         out["attack"] = attack_results(scenario, [p["attack"] for p in parts], end)
     return out
+
+
+def missing_rounds(rows: Sequence[Row]) -> list[list[int]]:
+    """Rounds absent from the recorded rows (0 to the last one), as [first, last] ranges.
+
+    On a real broker a row can be lost (the broker restarted while it was in flight);
+    the summary states the gap instead of leaving it silent.
+    """
+    gaps: list[list[int]] = []
+    expected = 0
+    for row in rows:
+        round = row["round"]
+        if round > expected:
+            gaps.append([expected, round - 1])
+        expected = max(expected, round + 1)
+    return gaps
+
+
+def gap_events(gaps: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
+    """One `gap` event per run of missing rounds, for events.jsonl."""
+    return [
+        {"event": "gap", "first": first, "last": last, "rounds": last - first + 1}
+        for first, last in gaps
+    ]

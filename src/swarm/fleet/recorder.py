@@ -76,6 +76,11 @@ class Recorder:
     def __post_init__(self) -> None:
         self._files = {METRICS: JsonLines(self.sink), EVENT: JsonLines(self.events_sink)}
 
+    def note(self, event: dict[str, Any]) -> None:
+        """An event about the recording itself (a gap in the rows), written as it is."""
+        self.events.append(event)
+        self._files[EVENT].write(event)
+
     @property
     def write_error(self) -> OSError | None:
         """The first error writing metrics.jsonl or events.jsonl, if any."""

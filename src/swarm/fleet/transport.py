@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from swarm import topics
 from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import NetworkModel
 from swarm.fleet.agent import World
@@ -45,12 +46,20 @@ def transport(
     shard: int,
     shards: int,
     will: tuple[str, bytes] | None,
+    key: bytes | None = None,
 ) -> Any:
     """What the agents of shard `shard` (of `shards`) connect through.
 
     `will` is what a shared transport's clients leave with the broker for when the
-    process dies; per-agent clients each get their own will when they connect.
+    process dies; per-agent clients each get their own will when they connect. On a real
+    broker `key` seals every message (see `swarm.seal`); only operators' live controls
+    travel unsealed.
     """
+    control = topics.control_filter(world.run_id)
+
+    def public(topic: str) -> bool:
+        return topics.matches(control, topic)
+
     if broker_url is None:
         return EmbeddedBroker(network_model(scenario), world.counters)
     if scenario.broker.connections == "shared":
@@ -66,8 +75,12 @@ def transport(
             shard_of=lambda agent_id: index_of[agent_id] % shards,
             will=will,
             keepalive=5 if shards > 1 else 30,
+            key=key,
+            public=public,
         )
     from swarm.broker.mqtt import MqttTransport
 
     world.client_prefix = f"{world.run_id}."
-    return MqttTransport(broker_url, world.counters, client_prefix=world.client_prefix)
+    return MqttTransport(
+        broker_url, world.counters, client_prefix=world.client_prefix, key=key, public=public
+    )

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from swarm import clock, topics, wire
+from swarm import clock, seal, topics, wire
 from swarm.fleet import control
 from swarm.scenario import Scenario
 from swarm.scenario.info import scenario_info
@@ -89,7 +89,7 @@ class Feed:
             return
         run_id, what = parts[1], parts[2]
         try:
-            envelope = wire.decode(payload)
+            envelope = wire.decode(seal.unwrap(payload))  # watching needs no run key
         except wire.MalformedMessage:
             self._bad()
             return

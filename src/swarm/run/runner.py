@@ -7,12 +7,15 @@ seed) so that one summary shows what the attack cost.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from swarm import clock, workloads
 from swarm.fleet import Fleet, RoundCallback
@@ -20,8 +23,10 @@ from swarm.scenario import Scenario, from_dict
 
 __all__ = [
     "RunIncomplete",
+    "RunInterrupted",
     "compare_clean",
     "finish",
+    "interruptible",
     "run_outputs",
     "run_scenario",
     "write_summary",
@@ -53,7 +58,7 @@ def run_scenario(
             on_round=on_round,
             broker_url=broker_url,
         )
-        summary = clock.run(fleet.run(), virtual=broker_url is None)
+        summary = clock.run(interruptible(fleet.interrupt, fleet.run()), virtual=broker_url is None)
     compare_clean(summary, scenario)
     finish(out_dir, summary, show, fleet.recorder.write_error)
     return summary
@@ -61,6 +66,49 @@ def run_scenario(
 
 class RunIncomplete(RuntimeError):
     """The run ended early (e.g. the broker was gone too long); its summary says so."""
+
+    status = 1  # the process's exit status
+
+
+class RunInterrupted(RunIncomplete):
+    """SIGINT or SIGTERM ended the run; it still wrote what it had, marked incomplete."""
+
+    def __init__(self, why: str, signum: int) -> None:
+        super().__init__(why)
+        self.status = 128 + signum  # what a shell expects of a process a signal ended
+
+
+T = TypeVar("T")
+INTERRUPTED_BY = "stopped by "  # how a summary's "incomplete" names a signal
+
+
+async def interruptible(interrupt: Callable[[str], None], main: Coroutine[Any, Any, T]) -> T:
+    """Await `main`; SIGINT or SIGTERM meanwhile calls `interrupt` so the run ends with
+    its summary instead of a traceback. A second signal acts as if none were caught."""
+    async with _signals(interrupt):
+        return await main
+
+
+@contextlib.asynccontextmanager
+async def _signals(interrupt: Callable[[str], None]) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    caught = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may take signals
+        return
+
+    def on_signal(signum: signal.Signals) -> None:
+        for each in caught:
+            loop.remove_signal_handler(each)
+        interrupt(INTERRUPTED_BY + signum.name)
+
+    for each in caught:
+        loop.add_signal_handler(each, on_signal, each)
+    try:
+        yield
+    finally:
+        for each in caught:
+            loop.remove_signal_handler(each)
 
 
 def finish(
@@ -77,7 +125,11 @@ def finish(
     if write_error is not None:
         raise write_error
     if summary.get("complete") is False:
-        raise RunIncomplete(summary.get("incomplete", "the run ended before its end"))
+        why = str(summary.get("incomplete", "the run ended before its end"))
+        for each in (signal.SIGINT, signal.SIGTERM):
+            if why.startswith(INTERRUPTED_BY + each.name):
+                raise RunInterrupted(why, each)
+        raise RunIncomplete(why)
 
 
 def compare_clean(summary: dict[str, Any], scenario: Scenario) -> None:
