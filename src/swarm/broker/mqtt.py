@@ -319,7 +319,13 @@ class MqttLink(ClientLink):
                 self.foreign.received_foreign += 1  # MQTT payloads are bytes: not ours
                 continue
             payload = bytes(payload)
-            if opener is not None and not (public is not None and public(topic)):
+            if public is not None and public(topic):
+                # An operator's message, not the fleet's: handed over, kept out of the
+                # fleet's counters (its receiver counts what it makes of it).
+                with contextlib.suppress(Exception):
+                    self.deliver(topic, payload)
+                continue
+            if opener is not None:
                 inner = opener.open(topic, payload)
                 if inner is None:
                     self.foreign.received_foreign += 1

@@ -11,6 +11,7 @@ published and subscribed as themselves. Bundling is what makes this the throughp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +79,7 @@ class SharedTransport:
         public: Callable[[str], bool] | None = None,
     ) -> None:
         self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
+        self._public = public
         self.run_id = run_id
         self.counters = counters or MessageCounters()
         self.shard = shard
@@ -179,6 +181,12 @@ class SharedTransport:
     def _on_wire(self, topic: str, payload: bytes) -> None:
         counters = self.counters
         if not topic.startswith(self._my_bundles):
+            if self._public is not None and self._public(topic):
+                # An operator's control, not fleet traffic: out of the fleet's counters.
+                for link in self._local.match(topic):
+                    with contextlib.suppress(Exception):
+                        link.deliver(topic, payload)
+                return
             self._deliver_local(topic, payload)
             return
         try:

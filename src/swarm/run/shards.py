@@ -168,6 +168,7 @@ class _Merge:
     events_refused: int = 0  # beyond one sender's share (see `event_cap`)
     failure: str | None = None  # why the run ended before its end, if it did
     missing: list[list[int]] = field(default_factory=list)  # rounds no row was merged for
+    suspects: dict[int, float] = field(default_factory=dict)  # shard -> will heard at
     _events_by: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -195,6 +196,7 @@ class _Merge:
             return
         if self.rows and round <= self.rows[-1]["round"]:
             return  # a round already merged (a redelivery)
+        self.suspects.pop(shard, None)  # it speaks: not dead
         self.parts.setdefault(round, {})[shard] = part
         self.emit()
 
@@ -342,6 +344,12 @@ async def _coordinate(
             for i, worker in enumerate(workers):
                 if worker.poll() not in (None, 0) and i not in merge.results:
                     merge.dead.add(i)
+            for shard, since in list(merge.suspects.items()):
+                if shard in merge.results:
+                    del merge.suspects[shard]
+                elif time.monotonic() - since > grace:
+                    merge.dead.add(shard)
+                    del merge.suspects[shard]
             merge.emit()
             if (merge.done_round is not None or merge.failure is not None) and not stop_sent:
                 link.publish(
@@ -394,8 +402,10 @@ def _take(topic: str, payload: bytes, merge: _Merge, run_id: str) -> None:
     elif kind == "result" and envelope.kind == METRICS:
         merge.add_result(shard, body)
     elif kind == "status" and envelope.kind == EVENT and body.get("state") == "dead":
+        # The broker publishes a shard's will when it loses the connection, which a broker
+        # restart does too: dead only if the shard stays silent (see _Merge.suspects).
         if shard not in merge.results:
-            merge.dead.add(shard)
+            merge.suspects.setdefault(shard, time.monotonic())
     else:
         merge.malformed += 1
 
