@@ -60,3 +60,21 @@ def test_a_bad_key_in_the_environment_is_named(monkeypatch, value: str, needle: 
     monkeypatch.setenv(seal.KEY_ENVIRONMENT, value)
     with pytest.raises(ValueError, match=needle):
         seal.key_from_environment()
+
+
+@pytest.mark.parametrize(
+    ("topic", "family"),
+    [
+        ("swarm/r/agent/a01/inbox/r.a02", "inbox"),
+        ("swarm/r/shard/1/bundle/c", "shard/bundle"),
+        ("swarm/r/shard/0/metrics", "shard/metrics"),
+        ("swarm/r/events/crash", "events"),
+        ("swarm/r/control/pause", "control"),
+        ("swarm/r/nonsense", "other"),
+        ("elsewhere", "other"),
+    ],
+)
+def test_foreign_messages_are_counted_by_topic_family(topic: str, family: str) -> None:
+    from swarm import topics
+
+    assert topics.family(topic) == family

@@ -480,6 +480,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError("--shards needs --broker: shards talk through a real broker")
     if args.shards == 0:
         raise ScenarioError("--shards must be >= 1")
+    if args.shards > 1:
+        from swarm import seal
+
+        try:
+            seal.key_from_environment()  # the run key its workers will share
+        except ValueError as exc:
+            raise ScenarioError(str(exc)) from None
     if args.broker is not None:
         from swarm.broker.mqtt import BrokerUrl
 

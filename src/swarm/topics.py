@@ -24,6 +24,7 @@ __all__ = [
     "control_filter",
     "events",
     "events_filter",
+    "family",
     "inbox",
     "inbox_filter",
     "matches",
@@ -119,6 +120,24 @@ def control_filter(run: str) -> str:
 def inbox_filter(run: str) -> str:
     """Filter matching every agent inbox of one run (for tracing / recording)."""
     return f"{ROOT}/{run}/agent/+/inbox"
+
+
+def family(topic: str) -> str:
+    """What kind of run topic this is ("inbox", "bundle", "metrics", "control", ...), for
+    counting by topic without one entry per agent; "other" outside the layout."""
+    parts = topic.split("/")
+    if len(parts) < 3 or parts[0] != ROOT:
+        return "other"
+    what = parts[2]
+    if what == "agent":
+        return "inbox" if len(parts) >= 5 and parts[4] == "inbox" else "other"
+    if what == "shard":
+        return f"shard/{parts[4]}" if len(parts) >= 5 and parts[4] in _SHARD_KINDS else "other"
+    return what if what in _RUN_KINDS else "other"
+
+
+_SHARD_KINDS = frozenset({"bundle", "metrics", "result", "status"})
+_RUN_KINDS = frozenset({"metrics", "status", "events", "control", "region"})
 
 
 # --- validation ------------------------------------------------------------------------------

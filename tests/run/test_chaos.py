@@ -163,6 +163,9 @@ def test_a_sharded_fleet_survives_an_adversary_and_a_broker_restart(tmp_path: Pa
     assert messages["sent"] == messages["delivered"] + messages["dropped"] + summary["lost"]
     assert summary["lost"] >= 0  # nothing foreign was counted as delivered
     assert messages["received_foreign"] > 0
+    by_topic = summary["received_foreign_by_topic"]
+    assert sum(by_topic.values()) == messages["received_foreign"]
+    assert {"shard/metrics", "events"} <= set(by_topic)  # heard where the adversary spoke
     assert summary["agents_lost"] == 0
 
     rows = [_strict(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

@@ -115,3 +115,33 @@ def test_sigterm_ends_a_sharded_run_and_its_workers(mosquitto: MosquittoServer, 
     assert summary["shards"]["count"] == 2
     _, alive = psutil.wait_procs(workers, timeout=5)
     assert alive == []
+
+
+def test_ctrl_c_during_the_clean_comparison_keeps_the_attacked_run(monkeypatch, tmp_path):
+    from swarm.run import runner
+    from swarm.scenario import from_dict
+
+    scenario = from_dict(
+        {"run": {"rounds": 5}, "fleet": {"count": 20}, "sybil": {"count": 2, "behaviour": "flood"}}
+    )
+    summary = runner.run_scenario(from_dict({**scenario.to_dict(), "sybil": {"count": 0}}))
+
+    def interrupted(*args, **kwargs):
+        raise runner.RunInterrupted("stopped by SIGINT in round 3 of 5", signal.SIGINT)
+
+    monkeypatch.setattr(runner, "run_scenario", interrupted)
+    runner.compare_clean(summary, scenario)
+    assert summary["complete"] is False
+    assert "(the run without Sybils, for comparison)" in summary["incomplete"]
+    with pytest.raises(runner.RunInterrupted) as caught:
+        runner.finish(tmp_path, summary, None, None)
+    assert caught.value.status == 130
+    assert json.loads((tmp_path / "summary.json").read_text())["complete"] is False
+
+
+def test_a_malformed_run_key_is_an_argument_error(monkeypatch, capsys) -> None:
+    from swarm.cli import main
+
+    monkeypatch.setenv("SWARM_RUN_KEY", "not hex")
+    assert main(["run", "rumor", "--broker", "mqtt://127.0.0.1:1", "--shards", "2"]) == 2
+    assert "SWARM_RUN_KEY is not hexadecimal" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiomqtt
 
+from swarm import topics
 from swarm.broker.link import DEFAULT_INBOX_CAPACITY, ClientLink
 from swarm.broker.network import Endpoint
 from swarm.broker.url import BrokerUrl
@@ -109,6 +110,7 @@ class MqttLink(ClientLink):
         key: bytes | None = None,
         public: Callable[[str], bool] | None = None,
         foreign: MessageCounters | None = None,
+        foreign_topics: dict[str, int] | None = None,
     ) -> None:
         """With `key`, what this link publishes is sealed and what it reads must open
         (see `swarm.seal`), except on `public` topics (operators' controls); foreign
@@ -118,6 +120,7 @@ class MqttLink(ClientLink):
         self.opener = None if key is None else Opener(key)
         self.public = public
         self.foreign = foreign or counters
+        self.foreign_topics = foreign_topics  # received_foreign by topic family
         self.incoming = incoming  # messages the client may hold before we read them
         self.url = url
         self.counters = counters
@@ -316,7 +319,7 @@ class MqttLink(ClientLink):
             payload = message.payload
             topic = message.topic.value
             if not isinstance(payload, bytes | bytearray):
-                self.foreign.received_foreign += 1  # MQTT payloads are bytes: not ours
+                self._foreign(topic)  # MQTT payloads are bytes: not ours
                 continue
             payload = bytes(payload)
             if public is not None and public(topic):
@@ -328,7 +331,7 @@ class MqttLink(ClientLink):
             if opener is not None:
                 inner = opener.open(topic, payload)
                 if inner is None:
-                    self.foreign.received_foreign += 1
+                    self._foreign(topic)
                     continue
                 payload = inner
             try:
@@ -339,6 +342,12 @@ class MqttLink(ClientLink):
                 counters.delivered += 1
             else:
                 counters.dropped += 1
+
+    def _foreign(self, topic: str) -> None:
+        self.foreign.received_foreign += 1
+        if self.foreign_topics is not None:
+            kind = topics.family(topic)
+            self.foreign_topics[kind] = self.foreign_topics.get(kind, 0) + 1
 
     def _drain_outgoing(self) -> list[tuple[object, str, bytes]]:
         items = []
@@ -364,6 +373,7 @@ class MqttTransport:
         public: Callable[[str], bool] | None = None,
     ) -> None:
         self.key = key  # seals every link's messages (see `swarm.seal`)
+        self.foreign_by_topic: dict[str, int] = {}
         self.public = public  # topics anyone may write (live controls)
         self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
         self.counters = counters or MessageCounters()
@@ -396,6 +406,7 @@ class MqttTransport:
             will=will,
             key=self.key,
             public=self.public,
+            foreign_topics=self.foreign_by_topic,
         )
         self.links.append(link)
         return link

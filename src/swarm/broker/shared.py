@@ -84,6 +84,7 @@ class SharedTransport:
         self.counters = counters or MessageCounters()
         self.shard = shard
         self.shard_of = shard_of or (lambda agent_id: 0)
+        self.foreign_by_topic: dict[str, int] = {}  # received_foreign by topic family
         self.wire_counters = MessageCounters()  # MQTT publishes (bundles), not agent messages
         self.clients = [
             MqttLink(
@@ -95,6 +96,7 @@ class SharedTransport:
                 key=key,
                 public=public,
                 foreign=self.counters,  # what no fleet process sent is the fleet's concern
+                foreign_topics=self.foreign_by_topic,
             )
             for i in range(max(1, clients))
         ]

@@ -492,6 +492,7 @@ class Fleet:
             # a count gone wrong rather than hide it.
             m = self.world.counters
             extra["lost"] = m.sent - m.delivered - m.dropped
+            extra["received_foreign_by_topic"] = dict(sorted(self.broker.foreign_by_topic.items()))
             extra["missing_rounds"] = self._missing
             extra["agents_lost"] = agents_lost(self.recorder.events)
             rounds = self.world.rounds

@@ -138,7 +138,12 @@ def compare_clean(summary: dict[str, Any], scenario: Scenario) -> None:
         return
     data = scenario.to_dict()
     data["sybil"] = {**data["sybil"], "count": 0}
-    clean = run_scenario(from_dict(data))["results"]
+    try:
+        clean = run_scenario(from_dict(data))["results"]
+    except RunIncomplete as exc:  # e.g. Ctrl-C during the comparison: keep the attacked run
+        summary["complete"] = False
+        summary["incomplete"] = f"{exc} (the run without Sybils, for comparison)"
+        return
     attacked = summary["results"]
     keys = workloads.spec(scenario.fleet.workload).clean_keys
     block = {key: clean[key] for key in keys if key in clean}

@@ -126,6 +126,7 @@ async def run_worker(
             "crashes": summary["crashes"],
             "sim_time": summary["sim_time"],
             "reconnects": summary["reconnects"],
+            "received_foreign_by_topic": summary["received_foreign_by_topic"],
             "backpressure": summary["backpressure"],
             "topology": summary["topology"],
         }
@@ -169,6 +170,7 @@ class _Merge:
     failure: str | None = None  # why the run ended before its end, if it did
     missing: list[list[int]] = field(default_factory=list)  # rounds no row was merged for
     suspects: dict[int, float] = field(default_factory=dict)  # shard -> will heard at
+    foreign_by_topic: dict[str, int] = field(default_factory=dict)  # the coordinator's
     _events_by: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -271,7 +273,14 @@ async def _coordinate(
     counters: MessageCounters,
 ) -> dict[str, Any]:
     run_id = scenario.run.name
-    link = MqttLink(BrokerUrl.parse(url), f"swarm-{run_id}-coordinator", counters, qos=1, key=key)
+    link = MqttLink(
+        BrokerUrl.parse(url),
+        f"swarm-{run_id}-coordinator",
+        counters,
+        qos=1,
+        key=key,
+        foreign_topics=merge.foreign_by_topic,
+    )
     for pattern in ("metrics", "result", "status"):
         link.subscribe(f"{topics.ROOT}/{run_id}/shard/+/{pattern}")
     link.subscribe(topics.events_filter(run_id))
@@ -479,6 +488,7 @@ def _summary(
         # per-agent mode: agents whose last will the broker published (their process died)
         "agents_lost": agents_lost(merge.events),
         "events_refused": merge.events_refused,
+        "received_foreign_by_topic": _foreign_by_topic(merge, results),
         "reconnects": sum(r.get("reconnects", 0) for r in results),
         "backpressure": {
             key: sum(r.get("backpressure", {}).get(key, 0) for r in results)
@@ -489,3 +499,15 @@ def _summary(
         "lost": messages.sent - messages.delivered - messages.dropped,
         "results": observe.results(scenario, [r["partial"] for r in results], merge.rows),
     }
+
+
+def _foreign_by_topic(merge: _Merge, results: list[dict[str, Any]]) -> dict[str, int]:
+    """What no process of the run sent, by topic family, over the coordinator and shards."""
+    total = dict(merge.foreign_by_topic)
+    for result in results:
+        counts = result.get("received_foreign_by_topic")
+        if isinstance(counts, dict):
+            for kind, count in counts.items():
+                if isinstance(kind, str) and type(count) is int:
+                    total[kind] = total.get(kind, 0) + count
+    return dict(sorted(total.items()))
