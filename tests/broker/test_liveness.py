@@ -18,7 +18,7 @@ from swarm.broker.server import MosquittoServer
 from swarm.cli import main
 
 
-@pytest.mark.parametrize("connections", ["per-agent", "shared"])
+@pytest.mark.parametrize("connections", ["per-agent", "shared", "sharded"])
 def test_a_broker_gone_for_good_ends_the_run_incomplete(connections, tmp_path, capsys):
     server = MosquittoServer()
     server.start()
@@ -26,7 +26,12 @@ def test_a_broker_gone_for_good_ends_the_run_incomplete(connections, tmp_path, c
     argv = ["run", "fleet", "--broker", server.url, "--agents", "40", "--json"]
     argv += ["--out", str(tmp_path / "out"), "--set", "gossip.period=0.2"]
     argv += ["--set", "run.rounds=200", "--set", "run.stop_when_done=false"]
-    argv += ["--set", f"broker.connections={connections}", "--set", "broker.grace=1.5"]
+    argv += ["--set", "broker.grace=1.5"]
+    if connections == "sharded":  # the coordinator and both workers lose it
+        argv += ["--shards", "2"]
+        killer = threading.Timer(7.0, server.stop)  # after the workers' start delay
+    else:
+        argv += ["--set", f"broker.connections={connections}"]
     started = time.monotonic()
     killer.start()
     try:

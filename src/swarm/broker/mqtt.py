@@ -86,6 +86,8 @@ def _ignore_closed_socket(loop: asyncio.AbstractEventLoop, context: dict[str, An
     handle = repr(context.get("handle"))
     if isinstance(exc, OSError) and ("add_writer" in handle or "add_reader" in handle):
         return
+    if isinstance(exc, aiomqtt.MqttError) and "never retrieved" in context.get("message", ""):
+        return  # the client's record of a disconnection we already handled
     loop.default_exception_handler(context)
 
 

@@ -138,6 +138,9 @@ async def run_worker(
     finally:
         control.close()
         await control.closed_task()
+    if fleet.failure is not None:
+        print(f"swarm worker {shard}/{shards}: {fleet.failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -331,6 +334,7 @@ async def _coordinate(
     grace = scenario.broker.grace
     stop_sent = False
     stop_by: float | None = None  # when an interrupted run stops waiting for results
+    last_words: dict[int, str] = {}  # a dead worker's last line on stderr
     try:
         while not merge.finished():
             now = loop.time()
@@ -352,14 +356,25 @@ async def _coordinate(
                 _take(message.topic, message.payload, merge, run_id)
             for i, worker in enumerate(workers):
                 if worker.poll() not in (None, 0) and i not in merge.results:
+                    if i not in merge.dead:
+                        last_words[i] = _last_line(worker)
                     merge.dead.add(i)
             for shard, since in list(merge.suspects.items()):
                 if shard in merge.results:
                     del merge.suspects[shard]
+                elif workers[shard].poll() is None:
+                    continue  # its process runs: a broker restart, or it is about to say why
                 elif time.monotonic() - since > grace:
                     merge.dead.add(shard)
                     del merge.suspects[shard]
             merge.emit()
+            if not merge.live:  # nobody left to finish the run
+                for i, worker in enumerate(workers):
+                    if i not in last_words and worker.poll() is not None:
+                        last_words[i] = _last_line(worker)
+                why = next((words for words in last_words.values() if words), "no word")
+                merge.interrupt(f"every shard ended before handing in its result ({why})")
+                break
             if (merge.done_round is not None or merge.failure is not None) and not stop_sent:
                 link.publish(
                     topics.control(run_id, "stop"),
@@ -511,3 +526,14 @@ def _foreign_by_topic(merge: _Merge, results: list[dict[str, Any]]) -> dict[str,
                 if isinstance(kind, str) and type(count) is int:
                     total[kind] = total.get(kind, 0) + count
     return dict(sorted(total.items()))
+
+
+def _last_line(worker: subprocess.Popen[bytes]) -> str:
+    """The last error line an ended worker wrote on stderr, or ""."""
+    if worker.stderr is None:
+        return ""
+    with contextlib.suppress(OSError, ValueError):
+        lines = worker.stderr.read().decode(errors="replace").strip().splitlines()
+        ours = [line for line in lines if line.startswith("swarm")] or lines
+        return ours[-1][:300] if ours else ""
+    return ""
