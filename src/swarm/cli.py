@@ -55,6 +55,9 @@ examples:
 """
 
 
+MAX_SHARDS = 256  # worker processes one coordinator starts on its machine
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swarm",
@@ -97,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         default=1,
         metavar="N",
-        help="with --broker: run the fleet in N worker processes (shared connections)",
+        help="with --broker: run the fleet in N worker processes on this machine (shared "
+        f"connections); at most {MAX_SHARDS} and no more than the fleet's agents",
     )
 
     worker = sub.add_parser(
@@ -480,6 +484,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError("--shards needs --broker: shards talk through a real broker")
     if args.shards == 0:
         raise ScenarioError("--shards must be >= 1")
+    if args.shards > min(MAX_SHARDS, scenario.fleet.count):
+        raise ScenarioError(
+            f"--shards {args.shards}: at most {MAX_SHARDS}, and no more than the fleet's "
+            f"{scenario.fleet.count} agents (each shard is a process on this machine)"
+        )
     if args.shards > 1:
         from swarm import seal
 

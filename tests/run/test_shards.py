@@ -157,6 +157,8 @@ def test_a_worker_without_the_run_key_says_where_to_get_it(monkeypatch, capsys) 
     ("argv", "needle"),
     [
         (["run", "--shards", "2"], "--shards needs --broker"),
+        (["run", "--broker", "mqtt://h:1", "--shards", "100000"], "at most 256"),
+        (["run", "--broker", "mqtt://h:1", "--shards", "3", "--agents", "2"], "fleet's 2 agents"),
         (["worker", "--broker", "mqtt://h:1", "--run", "r", "--shard", "2/2"], "0 <= I < N"),
         (["worker", "--broker", "mqtt://h:1", "--run", "r", "--shard", "x"], "use I/N"),
         (["worker", "--broker", "http://h", "--run", "r", "--shard", "0/1"], "mqtt://"),
