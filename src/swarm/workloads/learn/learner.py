@@ -13,14 +13,65 @@ importing it is slow, and many commands never train.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
     from swarm.workloads.learn.datasets import Dataset
 
-__all__ = ["DEFAULTS", "LocalLearner", "average", "centralized_baseline"]
+__all__ = [
+    "DEFAULTS",
+    "MODELS",
+    "Learner",
+    "LocalLearner",
+    "average",
+    "centralized_baseline",
+    "make_learner",
+]
+
+# learn.model: the numpy learner computes what the scikit-learn adapter does, to rounding,
+# without scikit-learn's per-call overhead (see swarm.workloads.learn.linear).
+MODELS: Final = ("linear", "sklearn:SGDClassifier")
+
+
+class Learner(Protocol):
+    """What strategies need of a local model: flat parameters in and out, fit, score."""
+
+    classes: np.ndarray
+    n_features: int
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def n_outputs(self) -> int: ...
+    def get_params(self) -> np.ndarray: ...
+    def set_params(self, vector: np.ndarray) -> None: ...
+    def train(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        epochs: int = 1,
+        batch_size: int | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> int: ...
+    def flops_per_sample(self) -> float: ...
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+    def accuracy(self, X: np.ndarray, y: np.ndarray) -> float: ...
+
+
+def make_learner(
+    model: str, classes: np.ndarray, n_features: int, rng: np.random.Generator, **options: Any
+) -> Learner:
+    """A learner of kind `model` (one of MODELS), from zero parameters."""
+    if model == "linear":
+        from swarm.workloads.learn.linear import LinearLearner
+
+        return LinearLearner(classes, n_features, rng, **options)
+    if model == "sklearn:SGDClassifier":
+        return LocalLearner(classes, n_features, rng, **options)
+    raise ValueError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
+
 
 # A constant step size is what federated averaging assumes, and unlike sklearn's
 # "optimal" schedule it does not hang on a per-estimator update counter that averaging
@@ -177,11 +228,11 @@ class LocalLearner:
 
 
 def centralized_baseline(
-    dataset: Dataset, epochs: int, rng: np.random.Generator, **options: Any
+    dataset: Dataset, epochs: int, rng: np.random.Generator, model: str = "linear", **options: Any
 ) -> float:
     """Test accuracy of one learner trained on the whole training set for `epochs`:
     what a fleet could reach by pooling its data, on the same model and budget."""
-    learner = LocalLearner(dataset.classes, dataset.n_features, rng, **options)
+    learner = make_learner(model, dataset.classes, dataset.n_features, rng, **options)
     learner.train(dataset.X_train, dataset.y_train, epochs=epochs)
     return learner.accuracy(dataset.X_test, dataset.y_test)
 

@@ -32,7 +32,7 @@ from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.learn.compression import Compressor, UpdateRejected, decompress
 from swarm.workloads.learn.datasets import Dataset
-from swarm.workloads.learn.learner import LocalLearner
+from swarm.workloads.learn.learner import Learner
 
 __all__ = ["DEFAULT_MAGNITUDE", "REFERENCES", "Attacker", "FedAvgSybil", "GossipSybil"]
 
@@ -48,7 +48,7 @@ class Attacker:
         scenario: Scenario,
         dataset: Dataset,
         roster: Roster,
-        make_learner: Callable[[np.random.Generator], LocalLearner],
+        make_learner: Callable[[np.random.Generator], Learner],
         shard_size: int,
     ) -> None:
         s = scenario.sybil

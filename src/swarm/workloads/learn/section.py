@@ -8,6 +8,7 @@ from typing import Any
 from swarm.scenario.schema import ScenarioError, rule
 from swarm.workloads.learn.compression import MODES
 from swarm.workloads.learn.datasets import DATASETS
+from swarm.workloads.learn.learner import MODELS
 
 __all__ = ["AGGREGATORS", "STRATEGIES", "LearnSection", "check"]
 
@@ -22,6 +23,12 @@ class LearnSection:
         "gossip",
         "how models meet: gossip averaging, federated averaging, or ring all-reduce",
         choices=STRATEGIES,
+    )
+    model: str = rule(
+        "linear",
+        "local model: linear (one-vs-rest logistic SGD in numpy) or sklearn:SGDClassifier "
+        "(the same model through scikit-learn, much slower)",
+        choices=MODELS,
     )
     compression: str = rule("none", "encoding of the updates devices send", choices=MODES)
     topk_ratio: float = rule(0.1, "topk: share of entries sent", above=0.0, max=1.0)

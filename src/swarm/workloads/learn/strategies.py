@@ -28,7 +28,7 @@ from swarm.workloads.learn.compression import (
     check_update,
     decompress,
 )
-from swarm.workloads.learn.learner import LocalLearner
+from swarm.workloads.learn.learner import Learner
 from swarm.workloads.learn.robust import Entry, RobustServer
 
 __all__ = ["STRATEGIES", "AllReduceCore", "FedAvgCore", "GossipLearningCore", "LearningCore"]
@@ -55,7 +55,7 @@ class LearningCore:
     def __init__(
         self,
         index: int,
-        learner: LocalLearner,
+        learner: Learner,
         X: np.ndarray,
         y: np.ndarray,
         *,

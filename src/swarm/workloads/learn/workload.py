@@ -22,7 +22,7 @@ from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
 from swarm.workloads.learn import datasets
 from swarm.workloads.learn.compression import expected_factor
-from swarm.workloads.learn.learner import LocalLearner, centralized_baseline
+from swarm.workloads.learn.learner import Learner, centralized_baseline, make_learner
 from swarm.workloads.learn.poison import Attacker, FedAvgSybil, GossipSybil
 from swarm.workloads.learn.robust import RobustServer
 from swarm.workloads.learn.strategies import (
@@ -90,8 +90,8 @@ class Learning:
         common["period"] = scenario.gossip.period
         cores: dict[int, LearningCore] = {}
 
-        def make_learner(rng: np.random.Generator) -> LocalLearner:
-            return LocalLearner(dataset.classes, dataset.n_features, rng, **options)
+        def new_learner(rng: np.random.Generator) -> Learner:
+            return make_learner(learn.model, dataset.classes, dataset.n_features, rng, **options)
 
         for i in local:
             if i >= n:
@@ -100,14 +100,14 @@ class Learning:
             extra = {"server": robust_server(learn)} if learn.strategy == "fedavg" else {}
             cores[i] = cls_(
                 i,
-                make_learner(generator(seed, Stream.LEARNERS, i)),
+                new_learner(generator(seed, Stream.LEARNERS, i)),
                 dataset.X_train[rows],
                 dataset.y_train[rows],
                 profile=profiles[kinds[i]],
                 **common,
                 **extra,
             )
-        sybils = build_sybils(scenario, dataset, topology, local, roster, make_learner, shards)
+        sybils = build_sybils(scenario, dataset, topology, local, roster, new_learner, shards)
         return cls(scenario, dataset, cores, sybils)
 
     def step(self, round: int) -> None:
@@ -163,6 +163,7 @@ class Learning:
                 self.dataset,
                 budget,
                 generator(s.run.seed, Stream.LEARNERS, s.fleet.count),
+                s.learn.model,
                 learning_rate="constant",
                 eta0=s.learn.learning_rate,
             )
@@ -306,6 +307,7 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         dataset,
         budget,
         generator(scenario.run.seed, Stream.LEARNERS, n),
+        learn.model,
         learning_rate="constant",
         eta0=learn.learning_rate,
     )
