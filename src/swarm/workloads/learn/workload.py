@@ -230,6 +230,12 @@ class Learning:
         part["compute_s"] = sum(c.compute_s for c in self.cores.values())
         first = next(iter(self.cores.values()), None)
         part["size"] = first.size if first is not None else 0
+        server = next(
+            (c for c in self.cores.values() if isinstance(c, FedAvgCore) and c.is_aggregator),
+            None,
+        )
+        if server is not None:  # its model is the global one the clients start each round from
+            part["global_accuracy"] = server.accuracy(self.dataset.X_test, self.dataset.y_test)
         return part
 
 
@@ -342,6 +348,11 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         }
     if learn.strategy == "fedavg":
         out["aggregations"] = sum(p["aggregations"] for p in parts)
+        # `accuracy` is the mean over every agent, clients' stale local models included;
+        # what FedAvg delivers is the server's global model.
+        out["global_accuracy"] = next(
+            (p["global_accuracy"] for p in parts if "global_accuracy" in p), None
+        )
         traffic = laws.parameter_server_bytes(n - 1, 4 * size / factor, learn.fraction_fit)
         out["fedavg_uplink_bytes_per_round"] = merged["update_bytes"] / max(1, rounds)
         out["predicted_uplink_bytes_per_round"] = traffic["uploaded"]
