@@ -95,6 +95,7 @@ def test_bench_quick_json_has_names_figures_and_ratios(capsys) -> None:
         "mqtt-agents",
         "shard-scaling",
         "compression",
+        "learning-speed",
         "dashboard",
     }
     dashboard = results["dashboard"]
@@ -106,6 +107,8 @@ def test_bench_quick_json_has_names_figures_and_ratios(capsys) -> None:
     assert results["embedded-throughput"]["ratio"] > 0
     assert results["agents-memory"]["kib_per_agent"] > 0
     assert results["virtual-speedup"]["speedup"] > 1
+    learning = results["learning-speed"]
+    assert learning["gossip_ratio"] > 0 and learning["fedavg_ratio"] > 0
 
 
 def test_python_dash_m_and_help() -> None:

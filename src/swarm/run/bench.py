@@ -383,6 +383,37 @@ def bench_compression(quick: bool = False) -> Result:
     return out
 
 
+# -- learning-speed --------------------------------------------------------------------------
+
+
+def _learning_scenario(count: int, rounds: int, strategy: str, model: str) -> Scenario:
+    return from_dict(
+        {
+            "run": {"name": "bench-learning", "seed": 1, "rounds": rounds},
+            "fleet": {"count": count, "workload": "learn", "mix": {"glasses": 1.0}},
+            "learn": {"strategy": strategy, "model": model},
+        }
+    )
+
+
+def bench_learning_speed(quick: bool = False) -> Result:
+    """Learning agent-rounds per second, default learner against the scikit-learn adapter."""
+    count, rounds = (60, 4) if quick else (1000, 6)
+    out: Result = {"name": "learning-speed", "agents": count, "rounds": rounds}
+    for strategy in ("gossip", "fedavg"):
+        speeds = {}
+        for model in ("linear", "sklearn:SGDClassifier"):
+            gc.collect()
+            speeds[model] = count * _rounds_per_s(
+                _learning_scenario(count, rounds, strategy, model)
+            )
+        out[f"{strategy}_agent_rounds_per_s"] = round(speeds["linear"], 1)
+        out[f"{strategy}_sklearn_agent_rounds_per_s"] = round(speeds["sklearn:SGDClassifier"], 1)
+        out[f"{strategy}_ratio"] = round(speeds["linear"] / speeds["sklearn:SGDClassifier"], 2)
+    out["target_ratio"] = 20
+    return out
+
+
 # -- dashboard -------------------------------------------------------------------------------
 
 
@@ -420,6 +451,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "mqtt-agents": bench_mqtt_agents,
     "shard-scaling": bench_shard_scaling,
     "compression": bench_compression,
+    "learning-speed": bench_learning_speed,
     "dashboard": bench_dashboard,
 }
 
