@@ -17,6 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from swarm.workloads.learn.checks import (
+    check_data,
+    check_features,
+    check_setup,
+    check_training,
+    check_vector,
+    score,
+)
+
 __all__ = ["LinearLearner", "supports"]
 
 ALPHA = 1e-4  # L2 strength: SGDClassifier's default, and LocalLearner's
@@ -55,14 +64,7 @@ class LinearLearner:
             raise ValueError(
                 f"LinearLearner computes log-loss SGD at a constant rate, not {options}"
             )
-        self.classes = np.unique(np.asarray(classes))
-        if self.classes.size < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got {self.classes.size}")
-        if isinstance(n_features, bool) or not isinstance(n_features, int | np.integer):
-            raise ValueError(f"n_features must be an int, got {n_features!r}")
-        if n_features < 1:
-            raise ValueError(f"n_features must be >= 1, got {n_features}")
-        self.n_features = int(n_features)
+        self.classes, self.n_features = check_setup(classes, n_features)
         self.rng = rng
         rng.integers(2**31 - 1)  # the adapter's seed draw: both models see the same shuffles
         self.eta = _step_size(options)
@@ -85,31 +87,10 @@ class LinearLearner:
     def set_params(self, vector: np.ndarray) -> None:
         """Load a vector from `get_params`; ValueError if it is not a finite 1-D vector of
         `size` numbers, leaving the model untouched."""
-        try:
-            v = np.array(vector, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"parameters must be numbers, got {type(vector).__name__}") from None
-        if v.ndim != 1 or v.size != self.size:
-            raise ValueError(
-                f"expected {self.size} parameters as a 1-D vector, got shape {v.shape}"
-            )
-        bad = int(np.count_nonzero(~np.isfinite(v)))
-        if bad:
-            raise ValueError(f"parameters must be finite; {bad} of {v.size} are NaN or inf")
+        v = check_vector(vector, self.size)
         n_coef = self.coef.size
         self.coef = v[:n_coef].reshape(self.coef.shape).copy()
         self.intercept = v[n_coef:].copy()
-
-    def _check_data(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (n, {self.n_features}), got {X.shape}")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-        unknown = np.setdiff1d(y, self.classes)
-        if unknown.size:
-            raise ValueError(f"labels {unknown.tolist()} are not among {self.classes.tolist()}")
-        return X, y
 
     def _signs(self, y: np.ndarray) -> np.ndarray:
         """+1 where a sample is of a row's class, -1 elsewhere (one-vs-rest targets)."""
@@ -130,13 +111,8 @@ class LinearLearner:
         The shuffle uses `rng`, or the learner's own generator; `batch_size` is checked
         but, as with LocalLearner, every sample is its own step.
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
-            raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be None or >= 1, got {batch_size!r}")
-        X, y = self._check_data(X, y)
+        check_training(epochs, batch_size)
+        X, y = check_data(X, y, self.n_features, self.classes)
         rng = self.rng if rng is None else rng
         if X.shape[0] == 0:
             return 0
@@ -165,10 +141,7 @@ class LinearLearner:
         return 6.0 * self.size
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (n, {self.n_features}), got {X.shape}")
-        return X @ self.coef.T + self.intercept
+        return check_features(X, self.n_features) @ self.coef.T + self.intercept
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         scores = self.decision_function(X)
@@ -178,7 +151,5 @@ class LinearLearner:
 
     def accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
         """Share of samples whose predicted class is right."""
-        X, y = self._check_data(X, y)
-        if X.shape[0] == 0:
-            raise ValueError("accuracy needs at least one sample")
-        return float(np.mean(self.predict(X) == y))
+        X, y = check_data(X, y, self.n_features, self.classes)
+        return score(self.predict, X, y)
