@@ -24,6 +24,7 @@ from swarm.workloads.learn import datasets
 from swarm.workloads.learn.compression import expected_factor
 from swarm.workloads.learn.learner import Learner, centralized_baseline, make_learner
 from swarm.workloads.learn.poison import Attacker, FedAvgSybil, GossipSybil
+from swarm.workloads.learn.readout import accuracies
 from swarm.workloads.learn.robust import RobustServer
 from swarm.workloads.learn.strategies import (
     STRATEGIES,
@@ -117,11 +118,11 @@ class Learning:
     def sample(self, round: int = 0, in_flight: int = 0) -> Part:
         """Additive per-process figures for one metrics row."""
         X, y = self.dataset.X_test, self.dataset.y_test
-        accuracy = [core.accuracy(X, y) for core in self.cores.values()]
+        accuracy = accuracies([core.learner for core in self.cores.values()], X, y)
         return {
             "accuracy_sum": float(np.sum(accuracy)),
-            "accuracy_min": min(accuracy, default=1.0),
-            "accuracy_max": max(accuracy, default=0.0),
+            "accuracy_min": float(accuracy.min(initial=1.0)),
+            "accuracy_max": float(accuracy.max(initial=0.0)),
             "update_bytes": sum(c.update_bytes for c in self.cores.values()),
             "updates_rejected": sum(c.rejected for c in self.cores.values()),
         }
