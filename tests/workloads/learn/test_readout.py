@@ -44,3 +44,17 @@ def test_bad_test_data_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="at least one sample"):
         readout.accuracies(learners, data.X_test[:0], data.y_test[:0])
     assert readout.accuracies([], data.X_test, data.y_test).shape == (0,)
+
+
+def test_a_readout_rescored_only_what_changed() -> None:
+    learners, data = _fleet("digits", 6)
+    reader = readout.Readout(data.X_test, data.y_test)
+    first = reader.accuracies(learners)
+    np.testing.assert_array_equal(first, [x.accuracy(data.X_test, data.y_test) for x in learners])
+    # Train one learner hard, reset another to zeros: both scores must move, no others.
+    learners[1].train(data.X_train, data.y_train, epochs=3)
+    learners[2].set_params(np.zeros(learners[2].size))
+    again = reader.accuracies(learners)
+    own = [x.accuracy(data.X_test, data.y_test) for x in learners]
+    np.testing.assert_array_equal(again, own)
+    assert again[1] != first[1] and again[2] != first[2]

@@ -71,6 +71,9 @@ class LinearLearner:
         rows = 1 if self.classes.size == 2 else self.classes.size
         self.coef = np.zeros((rows, self.n_features))
         self.intercept = np.zeros(rows)
+        # Counts changes to the parameters, so a read-out can tell an unchanged model
+        # (a FedAvg client not asked this round) and reuse its last score.
+        self.version = 0
 
     @property
     def n_outputs(self) -> int:
@@ -91,6 +94,7 @@ class LinearLearner:
         n_coef = self.coef.size
         self.coef = v[:n_coef].reshape(self.coef.shape).copy()
         self.intercept = v[n_coef:].copy()
+        self.version += 1
 
     def _signs(self, y: np.ndarray) -> np.ndarray:
         """+1 where a sample is of a row's class, -1 elsewhere (one-vs-rest targets)."""
@@ -134,6 +138,7 @@ class LinearLearner:
                     coef *= scale
                     scale = 1.0
         coef *= scale
+        self.version += 1
         return int(epochs) * X.shape[0]
 
     def flops_per_sample(self) -> float:

@@ -16,7 +16,7 @@ from swarm.workloads.learn.checks import check_data
 from swarm.workloads.learn.learner import Learner
 from swarm.workloads.learn.linear import LinearLearner
 
-__all__ = ["accuracies"]
+__all__ = ["Readout", "accuracies"]
 
 CHUNK_VALUES = 1 << 22  # scores held at once (32 MiB of float64), whatever the fleet size
 
@@ -43,13 +43,46 @@ def accuracies(learners: Sequence[Learner], X: np.ndarray, y: np.ndarray) -> np.
     return out
 
 
+class Readout:
+    """`accuracies` on one test set, remembering each linear learner's last score.
+
+    A learner whose parameters have not changed since it was last scored (its `version`
+    is the same) keeps that score: in FedAvg most clients sit out most rounds.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray) -> None:
+        self.X, self.y = X, y
+        self._last: dict[int, tuple[LinearLearner, int, float]] = {}
+
+    def accuracies(self, learners: Sequence[Learner]) -> np.ndarray:
+        out = np.empty(len(learners))
+        stale: list[int] = []
+        for i, learner in enumerate(learners):
+            seen = self._last.get(id(learner))
+            if seen is not None and seen[0] is learner and seen[1] == seen[0].version:
+                out[i] = seen[2]
+            else:
+                stale.append(i)
+        if stale:
+            fresh = accuracies([learners[i] for i in stale], self.X, self.y)
+            out[stale] = fresh
+            for i, score in zip(stale, fresh, strict=True):
+                learner = learners[i]
+                if isinstance(learner, LinearLearner):
+                    self._last[id(learner)] = (learner, learner.version, float(score))
+        return out
+
+
 def _linear_scores(learners: Sequence[LinearLearner], X: np.ndarray, y: np.ndarray) -> np.ndarray:
     coef = np.stack([learner.coef for learner in learners])  # (agents, rows, features)
-    intercept = np.stack([learner.intercept for learner in learners])
-    scores = np.matmul(X, coef.transpose(0, 2, 1)) + intercept[:, None, :]  # (agents, n, rows)
+    agents, rows, features = coef.shape
+    # One plain product (n, features) x (features, agents * rows): a single BLAS call,
+    # twice as fast as a batched matmul of many small ones.
+    scores = (X @ coef.reshape(agents * rows, features).T).reshape(X.shape[0], agents, rows)
+    scores += np.stack([learner.intercept for learner in learners])
     classes = learners[0].classes
-    if coef.shape[1] == 1:
+    if rows == 1:
         predicted = classes[(scores[:, :, 0] > 0).astype(np.intp)]
     else:
-        predicted = classes[np.argmax(scores, axis=2)]
-    return np.count_nonzero(predicted == y, axis=1) / y.shape[0]
+        predicted = classes[np.argmax(scores, axis=2)]  # (n, agents)
+    return np.count_nonzero(predicted == y[:, None], axis=0) / y.shape[0]

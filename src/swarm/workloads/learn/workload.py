@@ -24,7 +24,7 @@ from swarm.workloads.learn import datasets
 from swarm.workloads.learn.compression import expected_factor
 from swarm.workloads.learn.learner import Learner, centralized_baseline, make_learner
 from swarm.workloads.learn.poison import Attacker, FedAvgSybil, GossipSybil
-from swarm.workloads.learn.readout import accuracies
+from swarm.workloads.learn.readout import Readout
 from swarm.workloads.learn.robust import RobustServer
 from swarm.workloads.learn.strategies import (
     STRATEGIES,
@@ -49,6 +49,7 @@ class Learning:
     sybils: dict[int, SybilCore] = field(default_factory=dict)  # and its Sybils
 
     _baseline: float | None = None  # the live status's centralized baseline, once
+    _readout: Readout | None = None  # scores the learners on the test set, with a memory
 
     @classmethod
     def build(cls, ctx: BuildContext) -> Learning:
@@ -117,8 +118,9 @@ class Learning:
     # -- metrics ---------------------------------------------------------------------------
     def sample(self, round: int = 0, in_flight: int = 0) -> Part:
         """Additive per-process figures for one metrics row."""
-        X, y = self.dataset.X_test, self.dataset.y_test
-        accuracy = accuracies([core.learner for core in self.cores.values()], X, y)
+        if self._readout is None:
+            self._readout = Readout(self.dataset.X_test, self.dataset.y_test)
+        accuracy = self._readout.accuracies([core.learner for core in self.cores.values()])
         return {
             "accuracy_sum": float(np.sum(accuracy)),
             "accuracy_min": float(accuracy.min(initial=1.0)),
