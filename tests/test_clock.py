@@ -6,6 +6,7 @@ import asyncio
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -426,3 +427,52 @@ def test_a_failing_round_participant_ends_the_run_with_its_error() -> None:
 
     with pytest.raises(KeyError, match="missing column"):
         clock.run(main())
+
+
+def test_participants_that_prepare_together_all_prepare_before_any_acts() -> None:
+    from swarm.rounds import RoundScheduler
+
+    calls: list[str] = []
+
+    async def main() -> None:
+        rounds = RoundScheduler(1.0)
+
+        def call(name: str) -> Callable[[int], None]:
+            def record(round: int) -> None:
+                calls.append(f"{name}{round}")
+                if name == "C" and round == 1:
+                    rounds.stop()
+
+            return record
+
+        rounds.add("observer", call("o"))
+        rounds.add(1, call("A"), call("a"))
+        rounds.add(2, call("B"), call("b"))
+        rounds.add("after", call("C"))
+        rounds.add(3, call("D"), call("d"))
+        rounds.begin()
+        await rounds.finished()
+
+    clock.run(main())
+    one = ["o{r}", "a{r}", "b{r}", "A{r}", "B{r}", "C{r}", "d{r}", "D{r}"]
+    assert calls == [c.format(r=0) for c in one] + [c.format(r=1) for c in one[:6]]
+
+
+def test_a_failing_preparation_ends_the_run_with_its_error() -> None:
+    from swarm.rounds import RoundScheduler
+
+    acted: list[int] = []
+
+    async def main() -> None:
+        rounds = RoundScheduler(1.0)
+
+        def broken(round: int) -> None:
+            raise KeyError("no shard")
+
+        rounds.add(1, acted.append, broken)
+        rounds.begin()
+        await rounds.finished()
+
+    with pytest.raises(KeyError, match="no shard"):
+        clock.run(main())
+    assert acted == []

@@ -14,6 +14,7 @@ from collections.abc import Callable
 __all__ = ["RoundScheduler"]
 
 RoundAction = Callable[[int], None]
+Participant = tuple[RoundAction, RoundAction | None]  # (act, prepare)
 
 
 HOLD_POLL = 0.002  # seconds between backlog checks while a round is held
@@ -39,13 +40,19 @@ class RoundScheduler:
         self.start = 0.0
         self.round = -1
         self.stopped = False
-        self._participants: dict[object, RoundAction] = {}
+        self._participants: dict[object, Participant] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._finished: asyncio.Future[int] | None = None
 
-    def add(self, key: object, action: RoundAction) -> None:
-        self._participants[key] = action
+    def add(self, key: object, action: RoundAction, prepare: RoundAction | None = None) -> None:
+        """Call `action(round)` every round; `prepare(round)` first, if given.
+
+        Participants that prepare and join one after another prepare together, all of
+        them before the first acts: a learning fleet queues every agent's local training
+        in its prepare and runs it as one batch (see `swarm.workloads.learn.pool`).
+        """
+        self._participants[key] = (action, prepare)
 
     def remove(self, key: object) -> None:
         self._participants.pop(key, None)
@@ -80,6 +87,20 @@ class RoundScheduler:
         assert self._finished is not None, "begin() first"
         return await self._finished
 
+    def _act(self, round: int, actions: list[RoundAction]) -> bool:
+        """Call each of `actions`; False once the scheduler has stopped or failed."""
+        for action in actions:
+            if self.stopped:
+                return False
+            try:
+                action(round)
+            except Exception as exc:
+                # Agents catch their own faults; anything else (the observer, a callback)
+                # ends the run with this error rather than leaving it waiting forever.
+                self._fail(exc)
+                return False
+        return not self.stopped
+
     def _fire(self, round: int) -> None:
         loop = self._loop
         assert loop is not None
@@ -97,16 +118,16 @@ class RoundScheduler:
                 self.held_seconds += loop.time() - self._held_since
                 self._held_since = None
         self.round = round
-        for action in list(self._participants.values()):
-            if self.stopped:
+        prepared: list[RoundAction] = []  # acts whose participants have prepared
+        for action, prepare in list(self._participants.values()):
+            if prepare is None:
+                if not self._act(round, prepared) or not self._act(round, [action]):
+                    return
+                prepared = []
+            elif not self._act(round, [prepare]):
                 return
-            try:
-                action(round)
-            except Exception as exc:
-                # Agents catch their own faults; anything else (the observer, a callback)
-                # ends the run with this error rather than leaving it waiting forever.
-                self._fail(exc)
-                return
-        if self.stopped:
+            else:
+                prepared.append(action)
+        if not self._act(round, prepared):
             return
         self._timer = loop.call_at(self.start + (round + 1) * self.period, self._fire, round + 1)

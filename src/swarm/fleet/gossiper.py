@@ -15,13 +15,20 @@ from typing import Any
 from swarm import wire
 from swarm.broker.link import Link
 from swarm.fleet.agent import Agent, World
-from swarm.protocols.gossip.core import Core, ProtocolViolation, TimedCore, is_timed
+from swarm.protocols.gossip.core import (
+    Core,
+    PreparingCore,
+    ProtocolViolation,
+    TimedCore,
+    is_timed,
+    prepares,
+)
 
 __all__ = ["GossipAgent"]
 
 
 class GossipAgent(Agent):
-    __slots__ = ("_timed", "core", "round")
+    __slots__ = ("_ready", "_timed", "core", "round")
 
     def __init__(self, world: World, index: int, link: Link, core: Core, **placement: Any):
         super().__init__(world, index, link, **placement)
@@ -29,16 +36,31 @@ class GossipAgent(Agent):
         self.round = 0
         # The core again when its work takes simulated time (its sends wait), else None.
         self._timed: TimedCore | None = core if is_timed(core) else None
+        # The core again when it queues local work before each round's acts, else None.
+        self._ready: PreparingCore | None = core if prepares(core) else None
 
     def setup(self) -> None:
         super().setup()
         self.link.set_handler(self.on_payload)
-        self.world.rounds.add(self.index, self.on_round)
+        self.world.rounds.add(self.index, self.on_round, self.on_prepare if self._ready else None)
 
     def teardown(self) -> None:
         self.world.rounds.remove(self.index)
 
+    def on_prepare(self, round: int) -> None:
+        """The core's local work for the round, queued before any agent acts (see
+        `RoundScheduler.add`); only cores with a `prepare` are called."""
+        ready = self._ready
+        if ready is None:
+            return
+        try:
+            ready.prepare(round, self.rng)
+        except Exception as exc:  # a core bug must not take the fleet down
+            self.crash(f"{type(exc).__name__} in round {round}: {exc}")
+
     def on_round(self, round: int) -> None:
+        if not self.alive:
+            return  # crashed while preparing this round
         self.round = round
         try:
             sends = self.core.on_tick(round, self.rng)

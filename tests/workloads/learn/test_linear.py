@@ -7,6 +7,7 @@ import pytest
 
 from swarm.run.runner import run_scenario
 from swarm.scenario import from_dict
+from swarm.workloads.learn import linear
 from swarm.workloads.learn.datasets import DATASETS, load
 from swarm.workloads.learn.learner import MODELS, LocalLearner, make_learner
 from swarm.workloads.learn.linear import LinearLearner
@@ -79,3 +80,42 @@ def test_a_fleet_learns_the_same_with_either_model(strategy: str) -> None:
         )
         results.append(run_scenario(scenario)["results"])
     assert results[0]["accuracy"] == pytest.approx(results[1]["accuracy"], abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["digits", "breast_cancer"])
+def test_a_long_pass_through_scikit_learn_equals_the_numpy_loop(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = load(name, seed=4)
+    learners = [
+        LinearLearner(data.classes, data.n_features, np.random.default_rng(5)) for _ in "ab"
+    ]
+    assert data.y_train.size * 5 >= linear.SKLEARN_PASS  # long enough for scikit-learn
+    learners[0].train(data.X_train, data.y_train, epochs=5)
+    monkeypatch.setattr(linear, "SKLEARN_PASS", 10**9)  # the numpy loop, for once
+    learners[1].train(data.X_train, data.y_train, epochs=5)
+    a, b = (x.get_params() for x in learners)
+    assert np.abs(a).max() > 0.1
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["digits", "wine", "breast_cancer"])
+def test_learners_trained_together_equal_learners_trained_alone(name: str) -> None:
+    data = load(name, seed=6)
+    alone, together, jobs = [], [], []
+    for i, (size, epochs) in enumerate([(9, 1), (30, 2), (1, 3), (17, 1), (30, 1)]):
+        X, y = data.X_train[3 * i : 3 * i + size], data.y_train[3 * i : 3 * i + size]
+        one, other = (
+            LinearLearner(data.classes, data.n_features, np.random.default_rng(i)) for _ in "ab"
+        )
+        one.train(X, y, epochs=epochs)
+        alone.append(one)
+        Xc, _, signs, order = other.plan(X, y, epochs)
+        jobs.append((other, Xc, signs, order))
+        together.append(other)
+    linear.train_together(jobs)
+    for one, other in zip(alone, together, strict=True):
+        assert other.version == one.version == 1
+        np.testing.assert_allclose(other.get_params(), one.get_params(), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="one job at a time"):
+        linear.train_together([jobs[0], jobs[0]])

@@ -12,7 +12,15 @@ from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 
-__all__ = ["Core", "ProtocolViolation", "Send", "TimedCore", "is_timed"]
+__all__ = [
+    "Core",
+    "PreparingCore",
+    "ProtocolViolation",
+    "Send",
+    "TimedCore",
+    "is_timed",
+    "prepares",
+]
 
 
 # (peer index, message kind, body). A plain tuple: cores build millions of them.
@@ -45,6 +53,21 @@ class TimedCore(Core, Protocol):
     """
 
     pending_delay: float
+
+
+class PreparingCore(Core, Protocol):
+    """A core with local work to queue before any agent acts in a round (training).
+
+    In a round where every agent acts at once, the agent calls `prepare` for all agents
+    first and `on_tick` after, so the queued work can run as one batch.
+    """
+
+    def prepare(self, round: int, rng: np.random.Generator) -> None: ...
+
+
+def prepares(core: Core) -> TypeGuard[PreparingCore]:
+    """Whether the core queues local work before the round's acts (`PreparingCore`)."""
+    return hasattr(core, "prepare")
 
 
 def is_timed(core: Core) -> TypeGuard[TimedCore]:

@@ -13,6 +13,7 @@ dozen samples: the arithmetic here is vectorised over classes, one sample at a t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,14 @@ from swarm.workloads.learn.checks import (
     score,
 )
 
-__all__ = ["LinearLearner", "supports"]
+__all__ = ["Job", "LinearLearner", "supports", "train_together"]
 
 ALPHA = 1e-4  # L2 strength: SGDClassifier's default, and LocalLearner's
+# Samples in one `train` call from which scikit-learn's compiled loop is faster than
+# numpy's, despite its ~1 ms of set-up per pass (a pooled baseline, a large shard).
+SKLEARN_PASS = 2048
+
+Job = tuple["LinearLearner", np.ndarray, np.ndarray, np.ndarray]  # learner, X, signs, order
 
 
 def supports(options: dict[str, Any]) -> bool:
@@ -74,6 +80,9 @@ class LinearLearner:
         # Counts changes to the parameters, so a read-out can tell an unchanged model
         # (a FedAvg client not asked this round) and reuse its last score.
         self.version = 0
+        # The last read-only (X, y) checked, and its signs: a device trains on the same
+        # shard every round, and checking it again each time cost more than the step.
+        self._shard: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -115,31 +124,67 @@ class LinearLearner:
         The shuffle uses `rng`, or the learner's own generator; `batch_size` is checked
         but, as with LocalLearner, every sample is its own step.
         """
+        X, y, signs, order = self.plan(X, y, epochs, batch_size, rng)
+        if order.size >= SKLEARN_PASS:
+            self.train_sklearn(X, y, order)
+        elif order.size:
+            train_together([(self, X, signs, order)])
+        return int(order.size)
+
+    def _checked(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        shard = self._shard
+        if shard is not None and shard[0] is X and shard[1] is y:
+            return shard
+        Xc, yc = check_data(X, y, self.n_features, self.classes)
+        checked = (Xc, yc, self._signs(yc))
+        frozen = isinstance(X, np.ndarray) and isinstance(y, np.ndarray)
+        if frozen and Xc is X and yc is y and not (X.flags.writeable or y.flags.writeable):
+            self._shard = checked  # nobody can change it behind our back
+        return checked
+
+    def plan(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        epochs: int = 1,
+        batch_size: int | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Checked (X, y), their one-vs-rest signs, and the order `train` would visit the
+        samples in: `epochs` permutations drawn from `rng` (or the learner's own)."""
         check_training(epochs, batch_size)
-        X, y = check_data(X, y, self.n_features, self.classes)
+        X, y, signs = self._checked(X, y)
         rng = self.rng if rng is None else rng
-        if X.shape[0] == 0:
-            return 0
-        signs = self._signs(y)
-        eta, decay = self.eta, 1.0 - self.eta * ALPHA
-        # The weights are kept as scale * coef, so the L2 decay of every step is one
-        # multiplication of a number, as scikit-learn does it.
-        coef, intercept, scale = self.coef, self.intercept, 1.0
-        for _ in range(epochs):
-            for i in rng.permutation(X.shape[0]):
-                x, s = X[i], signs[i]
-                margin = s * (scale * (coef @ x) + intercept)
-                # d(log(1 + exp(-margin)))/d(output); within (-1, 1), so never clipped
-                step = (-eta) * (-s / (np.exp(margin) + 1.0))
-                scale *= decay
-                coef += (step / scale)[:, None] * x
-                intercept += step
-                if scale < 1e-9:  # fold the scale in before it underflows
-                    coef *= scale
-                    scale = 1.0
-        coef *= scale
+        n = X.shape[0]
+        if n == 0 or epochs == 0:
+            return X, y, signs, np.zeros(0, dtype=np.intp)
+        if epochs == 1:
+            return X, y, signs, rng.permutation(n)
+        return X, y, signs, np.concatenate([rng.permutation(n) for _ in range(epochs)])
+
+    def train_sklearn(self, X: np.ndarray, y: np.ndarray, orders: np.ndarray) -> None:
+        """A long pass through scikit-learn's compiled loop: the same arithmetic (one pass
+        per epoch, no shuffling of its own), where a Python loop would cost ~8 us a sample."""
+        from sklearn.linear_model import SGDClassifier
+
+        estimator = SGDClassifier(
+            loss="log_loss",
+            alpha=ALPHA,
+            learning_rate="constant",
+            eta0=self.eta,
+            shuffle=False,
+            random_state=0,  # unused: it only seeds shuffling, which is off
+        )
+        estimator.partial_fit(X[:1], y[:1], classes=self.classes)  # sets up the classes
+        estimator.coef_ = self.coef.copy()
+        estimator.intercept_ = self.intercept.copy()
+        n = X.shape[0]
+        for start in range(0, orders.size, n):
+            order = orders[start : start + n]
+            estimator.partial_fit(X[order], y[order])
+        self.coef = np.array(estimator.coef_, dtype=np.float64)
+        self.intercept = np.array(estimator.intercept_, dtype=np.float64)
         self.version += 1
-        return int(epochs) * X.shape[0]
 
     def flops_per_sample(self) -> float:
         """Training FLOPs per sample: 6 per parameter (see LocalLearner)."""
@@ -158,3 +203,53 @@ class LinearLearner:
         """Share of samples whose predicted class is right."""
         X, y = check_data(X, y, self.n_features, self.classes)
         return score(self.predict, X, y)
+
+
+def train_together(jobs: Sequence[Job]) -> None:
+    """Per-sample SGD for many learners at once: step t of every learner in one go.
+
+    Each job is (learner, X, signs, order): the learner visits X[order] one sample at a
+    time, exactly as `LinearLearner.train` does, but the fleet's learners take their
+    t-th step together, so a round costs a few numpy calls per sample index instead of
+    a dozen per sample per learner. Learners must share their shape and step size.
+    """
+    if not jobs:
+        return
+    first = jobs[0][0]
+    if any(j[0].coef.shape != first.coef.shape or j[0].eta != first.eta for j in jobs):
+        raise ValueError("learners trained together must share their shape and step size")
+    if len({id(job[0]) for job in jobs}) != len(jobs):
+        raise ValueError("a learner can take only one job at a time")
+    # Longest sequences first: the learners still stepping at t are always a prefix.
+    jobs = sorted(jobs, key=lambda job: -job[3].size)
+    count, steps = len(jobs), jobs[0][3].size
+    rows, features = first.coef.shape
+    xs = np.zeros((count, steps, features))
+    ss = np.zeros((count, steps, rows))
+    for a, (_, X, signs, order) in enumerate(jobs):
+        xs[a, : order.size] = X[order]
+        ss[a, : order.size] = signs[order]
+    active = np.searchsorted(-np.array([job[3].size for job in jobs]), -np.arange(steps), "left")
+    coef = np.stack([job[0].coef for job in jobs])
+    intercept = np.stack([job[0].intercept for job in jobs])
+    scale = np.ones(count)
+    eta, decay = first.eta, 1.0 - first.eta * ALPHA
+    for t in range(steps):
+        k = active[t]
+        c, b, sc = coef[:k], intercept[:k], scale[:k]
+        x, s = xs[:k, t], ss[:k, t]
+        margin = s * (sc[:, None] * np.matmul(c, x[:, :, None])[:, :, 0] + b)
+        # d(log(1 + exp(-margin)))/d(output); within (-1, 1), so never clipped
+        step = (-eta) * (-s / (np.exp(margin) + 1.0))
+        sc *= decay
+        c += (step / sc[:, None])[:, :, None] * x[:, None, :]
+        b += step
+        low = sc < 1e-9
+        if low.any():  # fold the scale in before it underflows
+            c[low] *= sc[low, None, None]
+            sc[low] = 1.0
+    coef *= scale[:, None, None]
+    for a, job in enumerate(jobs):
+        learner = job[0]
+        learner.coef, learner.intercept = coef[a], intercept[a]
+        learner.version += 1

@@ -29,6 +29,7 @@ from swarm.workloads.learn.compression import (
     decompress,
 )
 from swarm.workloads.learn.learner import Learner
+from swarm.workloads.learn.pool import TrainingPool
 from swarm.workloads.learn.robust import Entry, RobustServer
 
 __all__ = ["STRATEGIES", "AllReduceCore", "FedAvgCore", "GossipLearningCore", "LearningCore"]
@@ -41,6 +42,12 @@ MAX_SAMPLES = 10**9  # a peer claiming more samples than this is lying
 MAX_VALUE = float(np.finfo(np.float32).max)
 for _kind in ("model", "fit", "update", "chunk"):
     wire.register_kind(_kind)
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    out = np.array(array)  # a copy of our own
+    out.setflags(write=False)
+    return out
 
 
 def _round_of(body: Any) -> int:
@@ -65,8 +72,11 @@ class LearningCore:
         batch_size: int = 32,
         profile: DeviceProfile | None = None,
         period: float = 1.0,
+        pool: TrainingPool | None = None,
     ) -> None:
         self.index = index
+        # Where local training is queued to run with other agents' (see `prepare`).
+        self.pool = pool
         # The device this learner runs on: training takes flop / its FLOP/s of simulated
         # time (sends wait for it: `pending_delay`), and every joule is metered.
         self.profile = profile
@@ -75,7 +85,9 @@ class LearningCore:
         self.pending_delay = 0.0
         self.compute_s = 0.0  # simulated seconds spent training, in all
         self.learner = learner
-        self.X, self.y = X, y
+        # The shard, read-only: no one changes a device's data behind its learner's back,
+        # so the learner may check it once rather than at every local step.
+        self.X, self.y = _frozen(X), _frozen(y)
         self.compression = compression
         self.topk_ratio = topk_ratio
         self.epochs = epochs
@@ -96,10 +108,17 @@ class LearningCore:
         if self.meter is not None:
             self.meter.idle(self.period)
 
-    def train(self, rng: np.random.Generator) -> None:
-        samples = self.learner.train(
-            self.X, self.y, epochs=self.epochs, batch_size=self.batch_size, rng=rng
-        )
+    def train(self, rng: np.random.Generator, *, defer: bool = False) -> None:
+        """Local training on the shard; with `defer`, queued in the pool until its flush
+        (the figures below depend only on the sample count, known at once)."""
+        if self.pool is None:
+            samples = self.learner.train(
+                self.X, self.y, epochs=self.epochs, batch_size=self.batch_size, rng=rng
+            )
+        else:
+            samples = self.pool.add(self.learner, self.X, self.y, self.epochs, self.batch_size, rng)
+            if not defer:
+                self.pool.flush()
         self.samples_trained += samples
         if self.profile is not None and self.meter is not None:
             seconds = self.profile.compute_seconds(samples * self.learner.flops_per_sample())
@@ -153,12 +172,25 @@ class GossipLearningCore(LearningCore):
         self.topology = topology
         self.fanout = fanout
         self.compressor = Compressor(self.compression, self.size, self.topk_ratio)
+        self._prepared = -1  # the last round whose local work is done or queued
+        self._asleep = False  # whether the device was depleted at that round's start
+
+    def prepare(self, round: int, rng: np.random.Generator) -> None:
+        """The round's local work: idle time, then training, queued in the pool so that
+        the whole fleet's training runs as one batch before the first agent sends."""
+        self._prepared = round
+        self.idle_round()
+        self._asleep = self.depleted
+        if not self._asleep:
+            self.train(rng, defer=True)
 
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
-        self.idle_round()
-        if self.depleted:
+        if self._prepared != round:  # no preparation phase (agents act one at a time)
+            self.prepare(round, rng)
+        if self._asleep:
             return []
-        self.train(rng)
+        if self.pool is not None:
+            self.pool.flush()
         params = self.learner.get_params()
         sends: list[Send] = []
         for peer in self.topology.sample(self.index, rng, self.fanout):

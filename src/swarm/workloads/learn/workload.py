@@ -24,6 +24,7 @@ from swarm.workloads.learn import datasets
 from swarm.workloads.learn.compression import expected_factor
 from swarm.workloads.learn.learner import Learner, centralized_baseline, make_learner
 from swarm.workloads.learn.poison import Attacker, FedAvgSybil, GossipSybil
+from swarm.workloads.learn.pool import TrainingPool
 from swarm.workloads.learn.readout import Readout
 from swarm.workloads.learn.robust import RobustServer
 from swarm.workloads.learn.strategies import (
@@ -47,6 +48,7 @@ class Learning:
     dataset: datasets.Dataset
     cores: dict[int, LearningCore]  # the honest agents of this process
     sybils: dict[int, SybilCore] = field(default_factory=dict)  # and its Sybils
+    pool: TrainingPool = field(default_factory=TrainingPool)  # the cores' queued training
 
     _baseline: float | None = None  # the live status's centralized baseline, once
     _readout: Readout | None = None  # scores the learners on the test set, with a memory
@@ -90,6 +92,7 @@ class Learning:
         cls_ = STRATEGIES[learn.strategy]
         profiles = scenario.profiles()
         common["period"] = scenario.gossip.period
+        common["pool"] = pool = TrainingPool()
         cores: dict[int, LearningCore] = {}
 
         def new_learner(rng: np.random.Generator) -> Learner:
@@ -110,7 +113,7 @@ class Learning:
                 **extra,
             )
         sybils = build_sybils(scenario, dataset, topology, local, roster, new_learner, shards)
-        return cls(scenario, dataset, cores, sybils)
+        return cls(scenario, dataset, cores, sybils, pool)
 
     def step(self, round: int) -> None:
         """Learning happens in the cores; nothing else moves."""
@@ -118,6 +121,7 @@ class Learning:
     # -- metrics ---------------------------------------------------------------------------
     def sample(self, round: int = 0, in_flight: int = 0) -> Part:
         """Additive per-process figures for one metrics row."""
+        self.pool.flush()  # nothing queued at a round boundary, unless a run was cut short
         if self._readout is None:
             self._readout = Readout(self.dataset.X_test, self.dataset.y_test)
         accuracy = self._readout.accuracies([core.learner for core in self.cores.values()])
@@ -131,6 +135,7 @@ class Learning:
 
     def attack_partial(self) -> Partial:
         """What the defenses of this process saw of the Sybils, and an eclipse's victim."""
+        self.pool.flush()
         part: dict[str, Any] = {}
         sybil = self.scenario.sybil
         victim = self.cores.get(sybil.victim)
