@@ -10,6 +10,8 @@ very same stream, and turn the knobs on `swarm/<run>/control/#` (see `swarm.flee
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -41,6 +43,25 @@ StartCallback = Callable[["Fleet"], None]
 # MQTT messages that may wait in this process (unsent or unread) when a round is due
 # before the next round may start; more means the broker or the loop is behind.
 HOLD_BACKLOG = 256
+
+
+# Setting any of these says how many threads linear algebra may use; then we leave it be.
+BLAS_THREAD_SETTINGS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[object]:
+    """Linear algebra on this thread only, unless the environment says otherwise.
+
+    A fleet's products are small (a read-out of every agent's model, a batch of local
+    steps) and run on the event loop's thread: BLAS worker threads cost more to wake than
+    they save, and fight the loop and any other shard for the cores. Measured on 2 cores:
+    the read-out of 100 agents took 5.6 ms with OpenBLAS's threads, 1.3 ms without.
+    """
+    if any(os.environ.get(name) for name in BLAS_THREAD_SETTINGS):
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
 
 
 def agents_lost(events: list[dict[str, Any]]) -> int:
@@ -174,6 +195,10 @@ class Fleet:
 
         `start_at` (Unix time) aligns round 0 across shards; default: now.
         """
+        with one_blas_thread():
+            return await self._run(start_at)
+
+    async def _run(self, start_at: float | None) -> dict[str, Any]:
         wall_started = time.perf_counter()
         loop = self.loop = asyncio.get_running_loop()
         world = self.world
