@@ -33,6 +33,7 @@ ALPHA = 1e-4  # L2 strength: SGDClassifier's default, and LocalLearner's
 # Samples in one `train` call from which scikit-learn's compiled loop is faster than
 # numpy's, despite its ~1 ms of set-up per pass (a pooled baseline, a large shard).
 SKLEARN_PASS = 2048
+CALL_VALUES = 1 << 22  # samples x features handed to scikit-learn at once (32 MiB)
 
 Job = tuple["LinearLearner", np.ndarray, np.ndarray, np.ndarray]  # learner, X, signs, order
 
@@ -178,9 +179,12 @@ class LinearLearner:
         estimator.partial_fit(X[:1], y[:1], classes=self.classes)  # sets up the classes
         estimator.coef_ = self.coef.copy()
         estimator.intercept_ = self.intercept.copy()
+        # Whole epochs per call, as many as fit in CALL_VALUES: each call costs ~4 ms of
+        # set-up (a one-vs-rest fit per class), and folds the weight scale back in.
         n = X.shape[0]
-        for start in range(0, orders.size, n):
-            order = orders[start : start + n]
+        epochs = max(1, CALL_VALUES // (n * X.shape[1]))
+        for start in range(0, orders.size, epochs * n):
+            order = orders[start : start + epochs * n]
             estimator.partial_fit(X[order], y[order])
         self.coef = np.array(estimator.coef_, dtype=np.float64)
         self.intercept = np.array(estimator.intercept_, dtype=np.float64)
