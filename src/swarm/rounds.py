@@ -4,6 +4,10 @@ Like Mesa's scheduler, one timer per round calls each participant in the order t
 joined (the observer first, then the agents by index). Agents stay asyncio tasks for
 their lifecycle and any free-form behaviour; their round action is a plain call, which
 costs a small fraction of waking ten thousand tasks every round.
+
+With an `Activation` other than lockstep, the participants that are agents act at their
+own moments within the round instead (one timer each), after the others have acted at
+the boundary: the observer still samples the fleet between rounds.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from swarm.activation import Activation
+
 __all__ = ["RoundScheduler"]
 
 RoundAction = Callable[[int], None]
-Participant = tuple[RoundAction, RoundAction | None]  # (act, prepare)
+Participant = tuple[RoundAction, RoundAction | None, bool]  # (act, prepare, is an agent)
 
 
 HOLD_POLL = 0.002  # seconds between backlog checks while a round is held
@@ -30,9 +36,17 @@ class RoundScheduler:
     `paused` holds every round the same way until it is cleared (a live control).
     """
 
-    def __init__(self, period: float, hold: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        period: float,
+        hold: Callable[[], bool] | None = None,
+        activation: Activation | None = None,
+    ) -> None:
         self.period = period
         self.hold = hold
+        # When agents act within a round; None (or sync) is lockstep at the boundary.
+        self.activation = None if activation is None or activation.lockstep else activation
+        self._acts: list[asyncio.TimerHandle] = []  # this round's agent acts still to come
         self.paused = False
         self.held_rounds = 0
         self.held_seconds = 0.0
@@ -45,14 +59,25 @@ class RoundScheduler:
         self._timer: asyncio.TimerHandle | None = None
         self._finished: asyncio.Future[int] | None = None
 
-    def add(self, key: object, action: RoundAction, prepare: RoundAction | None = None) -> None:
+    def add(
+        self,
+        key: object,
+        action: RoundAction,
+        prepare: RoundAction | None = None,
+        *,
+        agent: bool = False,
+    ) -> None:
         """Call `action(round)` every round; `prepare(round)` first, if given.
 
-        Participants that prepare and join one after another prepare together, all of
-        them before the first acts: a learning fleet queues every agent's local training
-        in its prepare and runs it as one batch (see `swarm.workloads.learn.pool`).
+        In lockstep, participants that prepare and join one after another prepare
+        together, all of them before the first acts: a learning fleet queues every
+        agent's local training in its prepare and runs it as one batch (see
+        `swarm.workloads.learn.pool`). An `agent` (its key is its index) acts when the
+        activation says; without lockstep it acts alone, and prepares nothing.
         """
-        self._participants[key] = (action, prepare)
+        if agent and not isinstance(key, int):
+            raise TypeError(f"an agent joins under its index, not {key!r}")
+        self._participants[key] = (action, prepare, agent)
 
     def remove(self, key: object) -> None:
         self._participants.pop(key, None)
@@ -74,6 +99,9 @@ class RoundScheduler:
         self.stopped = True
         if self._timer is not None:
             self._timer.cancel()
+        for act in self._acts:
+            act.cancel()
+        self._acts = []
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(self.round)
 
@@ -118,8 +146,11 @@ class RoundScheduler:
                 self.held_seconds += loop.time() - self._held_since
                 self._held_since = None
         self.round = round
+        if self.activation is not None:
+            self._fire_spread(loop, round, self.activation)
+            return
         prepared: list[RoundAction] = []  # acts whose participants have prepared
-        for action, prepare in list(self._participants.values()):
+        for action, prepare, _ in list(self._participants.values()):
             if prepare is None:
                 if not self._act(round, prepared) or not self._act(round, [action]):
                     return
@@ -131,3 +162,28 @@ class RoundScheduler:
         if not self._act(round, prepared):
             return
         self._timer = loop.call_at(self.start + (round + 1) * self.period, self._fire, round + 1)
+
+    def _fire_spread(
+        self, loop: asyncio.AbstractEventLoop, round: int, activation: Activation
+    ) -> None:
+        """A round whose agents act at their own moments: the others act now, then one
+        timer per agent act; the next boundary comes a full period after this one."""
+        agents: list[int] = []
+        for key, (action, _, agent) in list(self._participants.items()):
+            if agent and isinstance(key, int):  # agents join under their index
+                agents.append(key)
+            elif not self._act(round, [action]):
+                return
+        now = loop.time()
+        self._acts = [
+            loop.call_at(now + offset, self._act_one, key, round)
+            for offset, key in activation.offsets(round, agents)
+        ]
+        # After a held or paused boundary, the round still gets its whole period.
+        due = max(self.start + (round + 1) * self.period, now + self.period)
+        self._timer = loop.call_at(due, self._fire, round + 1)
+
+    def _act_one(self, key: int, round: int) -> None:
+        participant = self._participants.get(key)
+        if participant is not None:  # it may have left (stopped, crashed) since
+            self._act(round, [participant[0]])

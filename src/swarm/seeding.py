@@ -30,6 +30,7 @@ class Stream(IntEnum):
     MESH = 11  # the field hearables sense, and their duty cycles
     SYBIL = 12  # the attacker: its placement, data and choices
     CONTROL = 13  # live controls' draws (which agents a crash command kills)
+    ACTIVATION = 14  # when agents act within a round (swarm.activation)
 
 
 def seed_sequence(seed: int, *path: int) -> np.random.SeedSequence:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from swarm import __version__, seal, topics, wire, workloads
+from swarm.activation import Activation
 from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
 from swarm.broker.url import redact
@@ -117,7 +118,15 @@ class Fleet:
         self.world = World(
             run_id=run_id,
             seed=scenario.run.seed,
-            rounds=RoundScheduler(scenario.gossip.period),
+            rounds=RoundScheduler(
+                scenario.gossip.period,
+                activation=Activation(
+                    scenario.run.activation,
+                    scenario.gossip.period,
+                    scenario.run.seed,
+                    self.roster.total,
+                ),
+            ),
             ids=ids,
             inbox_topics=[topics.inbox(run_id, agent_id) for agent_id in ids],
             index_of={agent_id: i for i, agent_id in enumerate(ids)},

@@ -42,7 +42,8 @@ class GossipAgent(Agent):
     def setup(self) -> None:
         super().setup()
         self.link.set_handler(self.on_payload)
-        self.world.rounds.add(self.index, self.on_round, self.on_prepare if self._ready else None)
+        prepare = self.on_prepare if self._ready else None
+        self.world.rounds.add(self.index, self.on_round, prepare, agent=True)
 
     def teardown(self) -> None:
         self.world.rounds.remove(self.index)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swarm import workloads
+from swarm.activation import ACTIVATIONS
 from swarm.devices.profiles import CLASSES, DeviceError, DeviceProfile, load_profiles
 from swarm.protocols.gossip import aggregation, dissemination
 from swarm.protocols.gossip.topology import TOPOLOGIES
@@ -89,6 +90,12 @@ class RunSection:
     duration: float = rule(0.0, "simulated seconds to run (0 = use rounds)", min=0.0)
     stop_when_done: bool = rule(
         True, "end early once everyone is informed or nobody has anything left to send"
+    )
+    activation: str = rule(
+        "sync",
+        "when agents act in a round: sync (all at its start), shuffled (one after another "
+        "in a fresh random order), jittered (each at its own phase) or poisson (own clocks)",
+        choices=ACTIVATIONS,
     )
 
 

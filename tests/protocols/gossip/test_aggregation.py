@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from swarm import wire
 from swarm.protocols.gossip.aggregation import (
+    AVG_BUSY,
     AVG_OFFER,
     AVG_REPLY,
     PROTOCOLS,
@@ -220,7 +221,8 @@ def test_pairwise_average_conserves_mass_when_exchanges_overlap(data: st.DataObj
     topo = data.draw(connected_topologies())
     values = data.draw(initial_values(topo.n))
     fanout = data.draw(st.integers(1, min(3, topo.min_degree)), label="fanout")
-    cores = fleet(PairwiseAverage, topo, values, fanout=fanout)
+    atomic = data.draw(st.booleans(), label="atomic exchanges")
+    cores = fleet(PairwiseAverage, topo, values, fanout=fanout, atomic=atomic)
     x0, scale = total(values), scale_of(values)
     offers_first = data.draw(st.booleans(), label="all offers before any reply")
     order_seed = data.draw(st.integers(0, 2**32 - 1), label="reply order seed")
@@ -254,6 +256,30 @@ def test_concurrent_exchanges_through_one_node_conserve_mass() -> None:
     assert sum(p.dst == 0 for p in offers) == 3 and sum(p.src == 0 for p in offers) == 3
     assert close(sum(c.x for c in cores), 1111.0, 1111.0)
     assert all(c.x != c.initial for c in cores)
+
+
+def test_an_atomic_exchange_declines_offers_while_it_waits_and_nobody_moves() -> None:
+    a, b, c = (PairwiseAverage(i, complete(3), float(v), atomic=True) for i, v in enumerate("148"))
+    [(partner, kind, body)] = a.on_tick(0, rng(1))
+    assert kind == AVG_OFFER and body == [1.0]
+    other = c if partner == 1 else b  # the node a is not waiting for
+    assert a.on_message(0, other.me, AVG_OFFER, [other.x], rng()) == [(other.me, AVG_BUSY, [])]
+    assert a.x == 1.0 and a.declined == 1
+    with pytest.raises(ProtocolViolation, match="not exchanging with"):
+        a.on_message(0, other.me, AVG_REPLY, [0.5], rng())
+    with pytest.raises(ProtocolViolation, match="pending offer"):
+        a.on_message(0, other.me, AVG_BUSY, [], rng())
+    assert a.on_tick(1, rng()) == []  # still waiting in the next round: no second offer
+    # The partner declines too: the exchange ends with both values where they were.
+    assert a.on_message(1, partner, AVG_BUSY, [], rng()) == []
+    assert a.x == 1.0 and a.on_message(1, other.me, AVG_OFFER, [other.x], rng())[0][1] == AVG_REPLY
+
+
+def test_an_atomic_exchange_whose_reply_is_lost_is_given_up_after_a_round() -> None:
+    a = PairwiseAverage(0, complete(3), 1.0, atomic=True)
+    assert a.on_tick(0, rng(1))
+    assert a.on_tick(1, rng(1)) == []
+    assert a.on_tick(2, rng(1))  # a reply missing for a whole round was lost: offer again
 
 
 # --------------------------------------------------------------------- message loss

@@ -21,6 +21,7 @@ __all__ = ["PROTOCOLS", "Aggregation", "PairwiseAverage", "PushSum"]
 PUSH_SUM = wire.register_kind("push-sum")
 AVG_OFFER = wire.register_kind("avg-offer")
 AVG_REPLY = wire.register_kind("avg-reply")
+AVG_BUSY = wire.register_kind("avg-busy")
 
 Value = float | np.ndarray
 
@@ -133,14 +134,28 @@ class PairwiseAverage(Aggregation):
     initiator runs its k exchanges one after another (the next offer leaves when the
     previous reply arrives, carrying the updated value): k simultaneous offers would each
     subtract a half-difference computed from the same stale value and overshoot.
+
+    `atomic` makes each exchange atomic, as the analysis of Jelasity, Montresor and
+    Babaoglu (2005) assumes (variance x 1/(2 sqrt(e)) per cycle): a node waiting for a
+    reply **declines** any offer that reaches it meanwhile (an `avg-busy` answer; both
+    sides keep their values, and the initiator goes on with its next partner). Declining
+    rather than deferring cannot deadlock two nodes that offered to each other. It needs
+    agents that act at different moments: in lockstep every node is waiting when the
+    offers land, and all would be declined, so lockstep runs are not atomic.
     """
 
     name = "average"
 
-    def __init__(self, me: int, topology: Topology, value: Value, *, fanout: int = 1) -> None:
+    def __init__(
+        self, me: int, topology: Topology, value: Value, *, fanout: int = 1, atomic: bool = False
+    ) -> None:
         super().__init__(me, topology, value, fanout=fanout)
         self.x: Value = _own(value)
+        self.atomic = atomic
         self._queue: list[int] = []  # partners still to contact in this round
+        self._partner: int | None = None  # whose reply we wait for (atomic only)
+        self._offered = -1  # the round our pending offer left in
+        self.declined = 0  # offers this node declined while it waited
 
     @property
     def estimate(self) -> Value:
@@ -151,25 +166,45 @@ class PairwiseAverage(Aggregation):
         return self.x
 
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
+        if self._partner is not None:
+            if round <= self._offered + 1:
+                return []  # still in an exchange (a Poisson clock can tick twice quickly)
+            self._partner = None  # a reply missing for a whole round was lost
         first, *rest = self._peers(rng)
         self._queue = rest
-        return [(first, AVG_OFFER, [_as_wire(self.x)])]
+        return self._offer(first, round)
+
+    def _offer(self, peer: int, round: int) -> list[Send]:
+        if self.atomic:
+            self._partner, self._offered = peer, round
+        return [(peer, AVG_OFFER, [_as_wire(self.x)])]
+
+    def _next(self, round: int) -> list[Send]:
+        self._partner = None
+        return self._offer(self._queue.pop(0), round) if self._queue else []
 
     def on_message(
         self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
     ) -> list[Send]:
+        if kind == AVG_BUSY:
+            if body != [] or src != self._partner:
+                raise ProtocolViolation("avg-busy is an empty answer to our pending offer")
+            return self._next(round)
         if type(body) is not list or len(body) != 1:
             raise ProtocolViolation(f"{kind} body must be [value]")
         value = _check_value(body[0], self.x)
         if kind == AVG_OFFER:
+            if self._partner is not None:
+                self.declined += 1
+                return [(src, AVG_BUSY, [])]
             delta = (value - self.x) / 2
             self.x = self.x + delta
             return [(src, AVG_REPLY, [_as_wire(delta)])]
         if kind == AVG_REPLY:
+            if self.atomic and src != self._partner:
+                raise ProtocolViolation("a reply from a node we are not exchanging with")
             self.x = self.x - value
-            if self._queue:
-                return [(self._queue.pop(0), AVG_OFFER, [_as_wire(self.x)])]
-            return []
+            return self._next(round)
         raise ProtocolViolation(f"average does not accept {kind!r}")
 
 

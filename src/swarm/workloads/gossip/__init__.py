@@ -21,6 +21,7 @@ SPEC = WorkloadSpec(
         "push-sum",
         "avg-offer",
         "avg-reply",
+        "avg-busy",
     ),
     behaviours=("flood", "eclipse"),
     panels=("gossip",),

@@ -8,6 +8,8 @@ of the estimates) in additive form, so shards merge exactly.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -57,8 +59,12 @@ class Gossip:
                 "index": lambda: np.arange(n, dtype=float),
             }[g.values]()
             averaging = aggregation.PROTOCOLS[g.protocol]
+            # Pairwise exchanges are atomic unless every agent acts at once (see the core).
+            atomic = g.protocol == "average" and s.run.activation != "sync"
+            options: dict[str, Any] = {"atomic": True} if atomic else {}
             cores = {
-                i: averaging(i, ctx.topology, float(values[i]), fanout=g.fanout) for i in ctx.honest
+                i: averaging(i, ctx.topology, float(values[i]), fanout=g.fanout, **options)
+                for i in ctx.honest
             }
         else:
             spreading = dissemination.PROTOCOLS[g.protocol]
@@ -157,8 +163,10 @@ class Gossip:
             truth = initial / n
             lows = [p["estimate_min"] for p in parts if p["n"]]
             highs = [p["estimate_max"] for p in parts if p["n"]]
+            variance = [r["variance"] for r in rows]
             return {
-                "variance": [r["variance"] for r in rows],
+                "variance": variance,
+                **contraction(scenario, variance),
                 "mass_error": abs(final - initial) / abs(initial) if initial else abs(final),
                 "true_mean": truth,
                 "max_error": (
@@ -212,6 +220,38 @@ class Gossip:
     @property
     def aggregator(self) -> str | None:
         return None
+
+
+# Below this share of the first variance, what is left is rounding, not disagreement.
+VARIANCE_FLOOR = 1e-20
+
+
+def contraction(scenario: Scenario, variance: Sequence[float]) -> dict[str, Any]:
+    """The variance's mean shrink per cycle (geometric mean of successive ratios, until it
+    reaches rounding), beside the atomic push-pull law where that law applies."""
+    floor = variance[0] * VARIANCE_FLOOR if variance else 0.0
+    ratios = [
+        after / before
+        for before, after in itertools.pairwise(variance)
+        if before > floor and after > floor
+    ]
+    measured = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
+    out: dict[str, Any] = {"variance_per_cycle": measured}
+    g, activation = scenario.gossip, scenario.run.activation
+    if g.protocol == "average" and g.fanout == 1 and scenario.network.topology == "complete":
+        out["predicted_variance_per_cycle"] = laws.PUSH_PULL_VARIANCE_FACTOR
+        if activation == "sync":
+            out["variance_note"] = (
+                "run.activation = sync: every node offers at the same instant, so each "
+                "exchange averages with a value that has moved by the time the reply lands; "
+                "the law assumes atomic exchanges in random order (shuffled or jittered)"
+            )
+        elif activation == "poisson":
+            out["variance_note"] = (
+                "run.activation = poisson: a node acts 0, 1 or more times a cycle, so a "
+                "cycle holds a varying number of exchanges; the law counts exactly one per node"
+            )
+    return out
 
 
 def _origin(scenario: Scenario) -> int:

@@ -172,21 +172,22 @@ class GossipLearningCore(LearningCore):
         self.topology = topology
         self.fanout = fanout
         self.compressor = Compressor(self.compression, self.size, self.topk_ratio)
-        self._prepared = -1  # the last round whose local work is done or queued
-        self._asleep = False  # whether the device was depleted at that round's start
+        self._prepared = False  # whether this activation's local work is done or queued
+        self._asleep = False  # whether the device was depleted when it was
 
     def prepare(self, round: int, rng: np.random.Generator) -> None:
         """The round's local work: idle time, then training, queued in the pool so that
         the whole fleet's training runs as one batch before the first agent sends."""
-        self._prepared = round
+        self._prepared = True
         self.idle_round()
         self._asleep = self.depleted
         if not self._asleep:
             self.train(rng, defer=True)
 
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
-        if self._prepared != round:  # no preparation phase (agents act one at a time)
+        if not self._prepared:  # no preparation phase (agents act one at a time)
             self.prepare(round, rng)
+        self._prepared = False
         if self._asleep:
             return []
         if self.pool is not None:
