@@ -70,10 +70,23 @@ def raw(*items: Any) -> bytes:
     return msgpack.packb(list(items), use_bin_type=True)
 
 
-def array_ext(dtype: bytes, shape: tuple[int, ...], data: bytes, ndim: int | None = None) -> bytes:
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+
+def array_ext(code: int, shape: tuple[int, ...], data: bytes, ndim: int | None = None) -> bytes:
+    """A hand-built array of dtype `code` (an index into wire.DTYPES)."""
     ndim = len(shape) if ndim is None else ndim
-    payload = bytes([len(dtype)]) + dtype + bytes([ndim]) + struct.pack(f"<{len(shape)}I", *shape)
-    return raw(VERSION, "metrics", "a", 0, 0.0, 0, [msgpack.ExtType(1, payload + data)])
+    payload = bytes([code, ndim]) + b"".join(varint(d) for d in shape)
+    return raw(VERSION, 1, "a", 0, 0, 0, [msgpack.ExtType(wire.NDARRAY_EXT, payload + data)])
+
+
+def dtype_code(name: str) -> int:
+    return wire.DTYPES.index(np.dtype(name))
 
 
 def reason_of(data: Any, **kwargs: Any) -> str:
@@ -115,11 +128,12 @@ bodies = st.recursive(
 )
 envelopes = st.builds(
     Envelope,
-    kind=st.sampled_from(["metrics", "event", "control"]),
-    src=st.text(min_size=1, max_size=wire.MAX_SRC_CHARS),
+    kind=st.sampled_from(["metrics", "event", "control", "test-plugin-kind"]),
+    src=st.text(min_size=1, max_size=wire.MAX_SRC_CHARS)
+    | st.integers(min_value=0, max_value=wire.MAX_SRC_INDEX),
     seq=st.integers(min_value=0, max_value=2**64 - 1),
-    time=st.floats(min_value=0.0, allow_infinity=False, allow_nan=False)
-    | st.integers(min_value=0, max_value=2**64 - 1),
+    time=st.floats(min_value=0.0, max_value=wire.MAX_TIME, exclude_max=True)
+    | st.integers(min_value=0, max_value=10**9),
     hops=st.integers(min_value=0, max_value=wire.MAX_HOPS),
     body=bodies,
 )
@@ -127,11 +141,16 @@ envelopes = st.builds(
 # --------------------------------------------------------------------------- round trips
 
 
+register_kind("test-plugin-kind")  # a kind without a code: it travels by name
+
+
 @given(envelopes)
 def test_round_trip_is_exact(env: Envelope) -> None:
     out = decode(encode(env))
     assert type(out) is Envelope
-    assert out[:5] == env[:5]
+    assert (out.kind, out.src, out.seq, out.hops) == (env.kind, env.src, env.seq, env.hops)
+    # Time travels in whole microseconds.
+    assert type(out.time) is float and out.time == round(env.time * 1_000_000) / 1_000_000
     assert same(env.body, out.body)
     for arr in arrays_in(out.body):
         assert arr.flags.writeable and arr.flags.owndata and arr.flags.c_contiguous
@@ -182,6 +201,8 @@ def test_numpy_scalars_become_python_scalars() -> None:
 def test_numpy_header_fields_are_accepted() -> None:
     env = Envelope("event", "n1", np.uint32(5), np.float32(0.5), np.int16(2), None)
     assert decode(encode(env)) == Envelope("event", "n1", 5, 0.5, 2, None)
+    env = Envelope("event", np.int64(7), 5, 1, 2, None)
+    assert decode(encode(env)) == Envelope("event", 7, 5, 1.0, 2, None)
 
 
 def test_register_kind_is_idempotent() -> None:
@@ -241,33 +262,39 @@ def test_not_bytes_rejected() -> None:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (raw(2, "metrics", "a", 0, 0.0, 0, None), "version"),
-        (raw(True, "metrics", "a", 0, 0.0, 0, None), "version"),
-        (raw("1", "metrics", "a", 0, 0.0, 0, None), "version"),
-        (raw(VERSION, "no-such-kind", "a", 0, 0.0, 0, None), "kind"),
-        (raw(VERSION, 3, "a", 0, 0.0, 0, None), "kind"),
-        (raw(VERSION, ["metrics"], "a", 0, 0.0, 0, None), "kind"),
-        (raw(VERSION, "metrics", "a", True, 0.0, 0, None), "field"),
-        (raw(VERSION, "metrics", "a", -1, 0.0, 0, None), "field"),
-        (raw(VERSION, "metrics", "a", 1.0, 0.0, 0, None), "field"),
-        (raw(VERSION, "metrics", "a", 0, 0.0, -1, None), "field"),
-        (raw(VERSION, "metrics", "a", 0, 0.0, 65536, None), "field"),
-        (raw(VERSION, "metrics", "a", 0, 0.0, False, None), "field"),
-        (raw(VERSION, "metrics", "a", 0, math.nan, 0, None), "field"),
-        (raw(VERSION, "metrics", "a", 0, math.inf, 0, None), "field"),
-        (raw(VERSION, "metrics", "a", 0, -0.5, 0, None), "field"),
-        (raw(VERSION, "metrics", "a", 0, -1, 0, None), "field"),
-        (raw(VERSION, "metrics", "a", 0, True, 0, None), "field"),
-        (raw(VERSION, "metrics", "", 0, 0.0, 0, None), "field"),
-        (raw(VERSION, "metrics", "a" * 257, 0, 0.0, 0, None), "field"),
-        (raw(VERSION, "metrics", b"a", 0, 0.0, 0, None), "field"),
-        (raw(VERSION, "metrics", "a", 0, 0.0, 0), "shape"),
-        (raw(VERSION, "metrics", "a", 0, 0.0, 0, None, None), "shape"),
-        (msgpack.packb({"version": 1, "kind": "metrics"}), "shape"),
+        (raw(1, "metrics", "a", 0, 0.0, 0, None), "version"),  # the version before
+        (raw(3, 1, "a", 0, 0, 0, None), "version"),
+        (raw(True, 1, "a", 0, 0, 0, None), "version"),
+        (raw("2", 1, "a", 0, 0, 0, None), "version"),
+        (raw(VERSION, "no-such-kind", "a", 0, 0, 0, None), "kind"),
+        (raw(VERSION, 999, "a", 0, 0, 0, None), "kind"),
+        (raw(VERSION, 6, "a", 0, 0, 0, None), "kind"),  # a gap in the code table
+        (raw(VERSION, -1, "a", 0, 0, 0, None), "kind"),
+        (raw(VERSION, ["metrics"], "a", 0, 0, 0, None), "kind"),
+        (raw(VERSION, 1, "a", True, 0, 0, None), "field"),
+        (raw(VERSION, 1, "a", -1, 0, 0, None), "field"),
+        (raw(VERSION, 1, "a", 1.0, 0, 0, None), "field"),
+        (raw(VERSION, 1, "a", 0, 0, -1, None), "field"),
+        (raw(VERSION, 1, "a", 0, 0, 65536, None), "field"),
+        (raw(VERSION, 1, "a", 0, 0, False, None), "field"),
+        (raw(VERSION, 1, "a", 0, 0.5, 0, None), "field"),  # time: whole microseconds
+        (raw(VERSION, 1, "a", 0, math.nan, 0, None), "field"),
+        (raw(VERSION, 1, "a", 0, -1, 0, None), "field"),
+        (raw(VERSION, 1, "a", 0, True, 0, None), "field"),
+        (raw(VERSION, 1, "", 0, 0, 0, None), "field"),
+        (raw(VERSION, 1, "a" * 257, 0, 0, 0, None), "field"),
+        (raw(VERSION, 1, b"a", 0, 0, 0, None), "field"),
+        (raw(VERSION, 1, -1, 0, 0, 0, None), "field"),
+        (raw(VERSION, 1, 2**32, 0, 0, 0, None), "field"),
+        (raw(VERSION, 1, 1.5, 0, 0, 0, None), "field"),
+        (raw(VERSION, 1, True, 0, 0, 0, None), "field"),
+        (raw(VERSION, 1, "a", 0, 0, 0), "shape"),
+        (raw(VERSION, 1, "a", 0, 0, 0, None, None), "shape"),
+        (msgpack.packb({"version": 2, "kind": 1}), "shape"),
         (msgpack.packb(7), "shape"),
-        (raw(VERSION, "metrics", "a", 0, 0.0, 0, msgpack.ExtType(5, b"x")), "not-msgpack"),
-        (raw(VERSION, "metrics", "a", 0, 0.0, 0, {1: 2}), "not-msgpack"),
-        (b"\x97\x01\xa7metrics\xa1\xff\x00\x00\x00\xc0", "not-msgpack"),  # invalid utf-8
+        (raw(VERSION, 1, "a", 0, 0, 0, msgpack.ExtType(5, b"x")), "not-msgpack"),
+        (raw(VERSION, 1, "a", 0, 0, 0, {1: 2}), "not-msgpack"),
+        (b"\x97\x02\x01\xa1\xff\x00\x00\x00\xc0", "not-msgpack"),  # invalid utf-8
         (b"", "not-msgpack"),
     ],
 )
@@ -277,7 +304,9 @@ def test_crafted_rejections(data: bytes, reason: str) -> None:
 
 def test_accepted_extremes() -> None:
     env = decode(raw(VERSION, "control", "s" * 256, 2**64 - 1, 0, 65535, None))
-    assert env == Envelope("control", "s" * 256, 2**64 - 1, 0, 65535, None)
+    assert env == Envelope("control", "s" * 256, 2**64 - 1, 0.0, 65535, None)
+    env = decode(raw(VERSION, 3, 2**32 - 1, 0, 2**64 - 1, 0, None))
+    assert env == Envelope("control", 2**32 - 1, 0, (2**64 - 1) / 1e6, 0, None)
 
 
 def test_oversize_checked_before_unpacking() -> None:
@@ -289,33 +318,50 @@ def test_oversize_checked_before_unpacking() -> None:
 
 
 _F8 = np.array([1.0, 2.0]).tobytes()
+F8 = dtype_code("<f8")
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        array_ext(b"|O8", (2,), _F8),  # object
-        array_ext(b"|V8", (2,), _F8),  # void
-        array_ext(b"<M8", (2,), _F8),  # datetime
-        array_ext(b"<U1", (4,), _F8),  # str
-        array_ext(b"f8,i4", (1,), b"\x00" * 12),  # structured spec
-        array_ext(b"<f8", (3,), _F8),  # shape wants 24 bytes, 16 given
-        array_ext(b"<f8", (1,), _F8),  # 8 bytes too many
-        array_ext(b"<f8", (0, 5), _F8),  # empty shape with data
-        array_ext(b"<f8", (2,), _F8, ndim=3),  # shape truncated
-        array_ext(b"|u1", (1,) * 33, b"\x01"),  # too many dims
-        array_ext(b"<f8", (2**32 - 1, 2**32 - 1), b""),  # size overflow
-        raw(VERSION, "metrics", "a", 0, 0.0, 0, msgpack.ExtType(1, b"")),
-        raw(VERSION, "metrics", "a", 0, 0.0, 0, msgpack.ExtType(1, b"\x03<f8")),
-        raw(VERSION, "metrics", "a", 0, 0.0, 0, msgpack.ExtType(1, b"\xff")),
+        array_ext(len(wire.DTYPES), (2,), _F8),  # a dtype code past the table
+        array_ext(255, (2,), _F8),
+        array_ext(F8, (3,), _F8),  # shape wants 24 bytes, 16 given
+        array_ext(F8, (1,), _F8),  # 8 bytes too many
+        array_ext(F8, (0, 5), _F8),  # empty shape with data
+        array_ext(F8, (2,), b"", ndim=3),  # shape truncated
+        array_ext(dtype_code("|u1"), (1,) * 33, b"\x01"),  # too many dims
+        array_ext(F8, (2**32 - 1, 2**32 - 1), b""),  # size overflow
+        array_ext(F8, (2**35,), b""),  # a dimension past 2**32
+        raw(VERSION, 1, "a", 0, 0, 0, msgpack.ExtType(wire.NDARRAY_EXT, b"")),
+        raw(VERSION, 1, "a", 0, 0, 0, msgpack.ExtType(wire.NDARRAY_EXT, bytes([F8]))),
+        raw(VERSION, 1, "a", 0, 0, 0, msgpack.ExtType(wire.NDARRAY_EXT, bytes([F8, 1]))),
+        raw(VERSION, 1, "a", 0, 0, 0, msgpack.ExtType(wire.NDARRAY_EXT, b"\x0b\x01" + b"\xff" * 9)),
     ],
 )
 def test_bad_array_payloads(data: bytes) -> None:
     assert reason_of(data) == "ndarray"
 
 
+def test_an_array_of_the_old_format_is_a_version_drop() -> None:
+    old = b"\x03<f8\x01\x02\x00\x00\x00" + _F8  # wire version 1: dtype string, u32 dims
+    data = raw(VERSION, 1, "a", 0, 0, 0, [msgpack.ExtType(wire.OLD_NDARRAY_EXT, old)])
+    with pytest.raises(MalformedMessage, match="version 1") as info:
+        decode(data)
+    assert info.value.reason == "version"
+
+
+def test_the_array_header_is_a_few_bytes() -> None:
+    body = np.zeros(650, np.float32)
+    size = len(encode(GOOD._replace(body=body))) - len(encode(GOOD._replace(body=None))) + 1
+    assert size - body.nbytes == 4 + 1 + 1 + 2  # ext16 header, dtype code, ndim, varint 650
+    big = np.zeros((300, 200), np.float64)
+    out = decode(encode(GOOD._replace(body=big))).body
+    assert same(big, out)
+
+
 def test_zero_size_array_with_huge_dims() -> None:
-    data = array_ext(b"<f8", (0, 2**32 - 1, 2**32 - 1), b"")
+    data = array_ext(F8, (0, 2**32 - 1, 2**32 - 1), b"")
     try:
         out = decode(data).body[0]
     except MalformedMessage as exc:
@@ -324,7 +370,7 @@ def test_zero_size_array_with_huge_dims() -> None:
         assert out.size == 0
 
 
-_HEAD = b"\x97\x01\xa7metrics\xa1a\x00\x00\x00"
+_HEAD = b"\x97\x02\x01\xa1a\x00\x00\x00"  # version 2, metrics, "a", seq 0, t 0, hops 0
 
 
 @pytest.mark.parametrize(

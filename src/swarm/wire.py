@@ -1,9 +1,13 @@
 """The one msgpack envelope every swarm message travels in.
 
-On the wire a message is the msgpack array ``[VERSION, kind, src, seq, time, hops, body]``.
+On the wire a message is the msgpack array ``[VERSION, kind, src, seq, time, hops, body]``,
+lean enough that a typical header costs at most 16 bytes: ``kind`` is a small integer code
+from `KIND_CODES` (a kind registered without one travels by name), ``src`` an agent's
+index (other senders, such as the observer, by name), ``time`` whole microseconds.
 Bodies are plain msgpack data (None, bool, int, float, str, bytes, lists, str-keyed maps)
-plus numpy arrays, carried as ext type ``NDARRAY_EXT`` with a small header and raw C-order
-bytes so they round-trip bit for bit.
+plus numpy arrays, carried as ext type ``NDARRAY_EXT`` with a header of a few bytes
+(a dtype code, the rank, varint dimensions) and raw C-order bytes, so they round-trip bit
+for bit. `Envelope` always holds the kind's name and the time in seconds.
 
 `encode` is for our own senders: a failure is a programming error (`WireError`).
 `decode` faces untrusted bytes: whatever arrives, it returns an `Envelope` or raises
@@ -20,7 +24,6 @@ per-call option objects.
 from __future__ import annotations
 
 import math
-import struct
 import threading
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
@@ -48,12 +51,15 @@ __all__ = [
     "to_jsonable",
 ]
 
-VERSION: Final = 1
+VERSION: Final = 2
 MAX_MESSAGE_BYTES: Final = 1 << 20
-NDARRAY_EXT: Final = 1
+NDARRAY_EXT: Final = 2
+OLD_NDARRAY_EXT: Final = 1  # version 1's arrays: refused with a "version" reason
 MAX_NDIM: Final = 32
 MAX_SRC_CHARS: Final = 256
+MAX_SRC_INDEX: Final = (1 << 32) - 1
 MAX_HOPS: Final = 65535
+MICROS: Final = 1_000_000  # time travels in whole microseconds
 
 _SEQ_LIMIT: Final = 1 << 64
 _INF: Final = math.inf
@@ -81,11 +87,12 @@ class MalformedMessage(WireError):
 
 
 class Envelope(NamedTuple):
-    """One message: who sent it (``src``, ``seq``), when (simulated seconds), how far it
-    travelled (``hops``) and what it says (``kind`` and ``body``)."""
+    """One message: who sent it (``src``: an agent's index, or a name; ``seq``), when
+    (simulated seconds, to the microsecond), how far it travelled (``hops``) and what it
+    says (``kind``, always the name, and ``body``)."""
 
     kind: str
-    src: str
+    src: int | str
     seq: int
     time: float
     hops: int
@@ -96,12 +103,43 @@ class Envelope(NamedTuple):
 
 KNOWN_KINDS: set[str] = set()
 
+# The kind codes of docs/wire.md ("Kinds and their bodies"): one byte on the wire where
+# the name took up to 15. Codes are never reused or renumbered; a kind not listed here
+# (a plugin's) travels by name.
+KIND_CODES: Final[dict[str, int]] = {
+    "metrics": 1,
+    "event": 2,
+    "control": 3,
+    "bundle": 4,
+    "sealed": 5,
+    "push": 10,
+    "pull": 11,
+    "pull-reply": 12,
+    "exchange": 13,
+    "exchange-reply": 14,
+    "rumor": 15,
+    "feedback": 16,
+    "push-sum": 17,
+    "avg-offer": 18,
+    "avg-reply": 19,
+    "avg-busy": 20,
+    "model": 30,
+    "fit": 31,
+    "update": 32,
+    "chunk": 33,
+    "hazard": 40,
+    "mesh": 50,
+}
+_KIND_NAMES: Final[dict[int, str]] = {code: name for name, code in KIND_CODES.items()}
+_on_wire: dict[str, int | str] = {}  # kind name -> what travels: its code, or the name
+
 
 def register_kind(name: str) -> str:
     """Declare a message kind; modules call this at import time. Idempotent."""
     if type(name) is not str or not name:
         raise TypeError(f"kind must be a non-empty str, got {name!r}")
     KNOWN_KINDS.add(name)
+    _on_wire[name] = KIND_CODES.get(name, name)
     return name
 
 
@@ -114,44 +152,56 @@ for _kind in FLEET_KINDS:
 
 # --------------------------------------------------------------------------- ndarrays
 #
-# Ext payload: u8 n, n bytes of dtype string (e.g. b"<f8"), u8 ndim, ndim x u32-le dims,
-# then the raw C-order data. Dtypes are looked up in a fixed table, never parsed, so
+# Ext payload: u8 dtype code (`DTYPES`), u8 ndim, ndim unsigned LEB128 varints (the
+# shape), then the raw C-order data. Dtypes come from a fixed table, never parsed, so
 # hostile dtype strings ("O", "V8", structured or subarray specs) cannot get through.
 
 
-def _numeric_dtypes() -> dict[bytes, np.dtype[Any]]:
-    table: dict[bytes, np.dtype[Any]] = {}
-    for code in "?" + np.typecodes["AllInteger"] + np.typecodes["AllFloat"]:
-        for order in ("<", ">"):
+def _numeric_dtypes() -> tuple[np.dtype[Any], ...]:
+    """The wire's dtypes, in code order: little-endian first (what senders use), then
+    big-endian; codes follow this order and never change."""
+    codes = "?" + "bBhHiIlLqQ" + "efdg" + "FDG"
+    seen: dict[str, np.dtype[Any]] = {}
+    for order in ("<", ">"):
+        for code in codes:
             dt = np.dtype(code).newbyteorder(order)
-            table[dt.str.encode("ascii")] = dt
-    return table
+            seen.setdefault(dt.str, dt)
+    return tuple(seen.values())
 
 
-_DTYPE_BY_STR: Final = _numeric_dtypes()
-_DTYPE_PREFIX: Final[dict[np.dtype[Any], bytes]] = {
-    dt: bytes([len(s)]) + s for s, dt in _DTYPE_BY_STR.items()
-}
+DTYPES: Final = _numeric_dtypes()
+_DTYPE_CODE: Final[dict[np.dtype[Any], bytes]] = {dt: bytes([i]) for i, dt in enumerate(DTYPES)}
 _tuple_new: Final = tuple.__new__
-_NDIM_AND_DIMS: Final = [struct.Struct(f"<B{n}I") for n in range(MAX_NDIM + 1)]
-_DIMS: Final = [struct.Struct(f"<{n}I") for n in range(MAX_NDIM + 1)]
+MAX_DIM: Final = (1 << 32) - 1
+
+
+def _varints(shape: tuple[int, ...]) -> bytes:
+    out = bytearray()
+    for dim in shape:
+        if dim > MAX_DIM:
+            raise TypeError(f"ndarray shape {shape} has a dimension >= 2**32")
+        while dim >= 0x80:
+            out.append((dim & 0x7F) | 0x80)
+            dim >>= 7
+        out.append(dim)
+    return bytes(out)
 
 
 def _array_to_ext(arr: np.ndarray) -> ExtType:
-    prefix = _DTYPE_PREFIX.get(arr.dtype)
-    if prefix is None:
+    code = _DTYPE_CODE.get(arr.dtype)
+    if code is None:
         raise TypeError(f"ndarray dtype {arr.dtype} is not a numeric wire dtype")
     ndim = arr.ndim
     if ndim > MAX_NDIM:
         raise TypeError(f"ndarray has {ndim} dimensions, the wire allows {MAX_NDIM}")
-    try:
-        dims = _NDIM_AND_DIMS[ndim].pack(ndim, *arr.shape)
-    except struct.error:
-        raise TypeError(f"ndarray shape {arr.shape} has a dimension >= 2**32") from None
+    shape = arr.shape
+    # One byte per dimension below 128: the common vectors of a few hundred values take 2.
+    dims = bytes(shape) if all(d < 0x80 for d in shape) else _varints(shape)
     # tobytes() yields C order whatever the layout, so non-contiguous views need no
     # separate ascontiguousarray copy. tuple.__new__ skips ExtType's Python-level
     # argument checks (~0.4 us); both fields are known good here.
-    return _tuple_new(ExtType, (NDARRAY_EXT, b"".join((prefix, dims, arr.tobytes()))))
+    data = b"".join((code, bytes((ndim,)), dims, arr.tobytes()))
+    return _tuple_new(ExtType, (NDARRAY_EXT, data))
 
 
 def _default(obj: Any) -> Any:
@@ -174,27 +224,42 @@ def _bad_array(message: str) -> MalformedMessage:
 def _ext_hook(code: int, data: bytes) -> np.ndarray:
     """Rebuild an array from untrusted ext bytes, checking every length before use."""
     if code != NDARRAY_EXT:
+        if code == OLD_NDARRAY_EXT:
+            raise MalformedMessage(
+                "version", f"an array in the format of wire version 1; this is version {VERSION}"
+            )
         raise MalformedMessage("not-msgpack", f"unknown ext type {code}")
     size = len(data)
     if size < 2:
         raise _bad_array("ext payload too short")
-    n = data[0]
-    dtype = _DTYPE_BY_STR.get(data[1 : 1 + n])
-    if dtype is None:
-        raise _bad_array(f"dtype {data[1 : 1 + n]!r} not allowed")
-    if size < n + 2:
-        raise _bad_array("ext payload truncated before ndim")
-    ndim = data[1 + n]
+    if data[0] >= len(DTYPES):
+        raise _bad_array(f"dtype code {data[0]} not allowed")
+    dtype = DTYPES[data[0]]
+    ndim = data[1]
     if ndim > MAX_NDIM:
         raise _bad_array(f"ndim {ndim} > {MAX_NDIM}")
-    offset = 2 + n + 4 * ndim
-    if size < offset:
-        raise _bad_array("ext payload truncated inside shape")
-    shape = _DIMS[ndim].unpack_from(data, 2 + n)
+    shape: list[int] = []
+    offset = 2
+    for _ in range(ndim):
+        dim = shift = 0
+        while True:
+            if offset >= size:
+                raise _bad_array("ext payload truncated inside shape")
+            byte = data[offset]
+            offset += 1
+            dim |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+            if shift > 28:
+                raise _bad_array("a dimension's varint runs past 2**32")
+        if dim > MAX_DIM:
+            raise _bad_array(f"dimension {dim} >= 2**32")
+        shape.append(dim)
     count = math.prod(shape)
     if count * dtype.itemsize != size - offset:
         raise _bad_array(
-            f"shape {shape} of {dtype.str} needs {count * dtype.itemsize} bytes, "
+            f"shape {tuple(shape)} of {dtype.str} needs {count * dtype.itemsize} bytes, "
             f"got {size - offset}"
         )
     try:
@@ -220,24 +285,38 @@ def _brief(value: Any) -> str:
 
 
 def _field_problem(src: Any, seq: Any, time: Any, hops: Any) -> str | None:
-    """Explain the first bad header field (slow path, only reached on failure)."""
-    if type(src) is not str:
-        return f"src must be str, got {type(src).__name__}"
-    if not 0 < len(src) <= MAX_SRC_CHARS:
+    """Explain the first bad header field (slow path, only reached on failure); `time`
+    is in microseconds, as on the wire."""
+    if type(src) is int:
+        if not 0 <= src <= MAX_SRC_INDEX:
+            return f"src index {src} not in [0, 2**32)"
+    elif type(src) is not str:
+        return f"src must be an int (an agent's index) or a str, got {type(src).__name__}"
+    elif not 0 < len(src) <= MAX_SRC_CHARS:
         return f"src length {len(src)} not in [1, {MAX_SRC_CHARS}]"
     if type(seq) is not int:
         return f"seq must be int, got {type(seq).__name__}"
     if not 0 <= seq < _SEQ_LIMIT:
         return f"seq {seq} not in [0, 2**64)"
-    if type(time) is not int and type(time) is not float:
-        return f"time must be int or float, got {type(time).__name__}"
-    if not 0 <= time < _INF:
-        return f"time {time!r} is not finite and >= 0"
+    if type(time) is not int:
+        return f"time must be whole microseconds (int), got {type(time).__name__}"
+    if not 0 <= time < _SEQ_LIMIT:
+        return f"time {time} us not in [0, 2**64)"
     if type(hops) is not int:
         return f"hops must be int, got {type(hops).__name__}"
     if not 0 <= hops <= MAX_HOPS:
         return f"hops {hops} not in [0, {MAX_HOPS}]"
     return None
+
+
+MAX_TIME: Final = 1e12  # seconds (31,700 years): far beyond any run, and exact in microseconds
+
+
+def _micros(time: Any) -> int | str:
+    """Seconds (int or float, finite, >= 0) as whole microseconds, or what is wrong."""
+    if (type(time) is float or type(time) is int) and 0 <= time < MAX_TIME:
+        return round(time * MICROS)
+    return f"time must be seconds in [0, {MAX_TIME:g}), got {_brief(time)}"
 
 
 def _plain_scalar(value: Any) -> Any:
@@ -275,36 +354,45 @@ def encode(env: Envelope, max_bytes: int = MAX_MESSAGE_BYTES) -> bytes:
 
 def pack(
     kind: str,
-    src: str,
+    src: int | str,
     seq: int,
     time: float,
     hops: int,
     body: Any,
     max_bytes: int = MAX_MESSAGE_BYTES,
 ) -> bytes:
-    """`encode` from the fields, sparing hot paths the Envelope tuple."""
+    """`encode` from the fields, sparing hot paths the Envelope tuple. `src` is an
+    agent's index or a sender's name; `time` is in seconds (sent as microseconds)."""
     try:
-        known = kind in KNOWN_KINDS
+        code = _on_wire.get(kind)
     except TypeError:  # unhashable
-        known = False
-    if not known:
+        code = None
+    if code is None:
         raise WireError(f"unknown message kind {_brief(kind)} (register_kind it first)")
+    micros = round(time * MICROS) if type(time) is float and 0.0 <= time < MAX_TIME else None
     # Inlined header check (a helper call costs ~0.1 us); _field_problem explains failures.
     if not (
-        type(src) is str
-        and 0 < len(src) <= MAX_SRC_CHARS
+        micros is not None
+        and (
+            (type(src) is int and 0 <= src <= MAX_SRC_INDEX)
+            or (type(src) is str and 0 < len(src) <= MAX_SRC_CHARS)
+        )
         and type(seq) is int
         and 0 <= seq < _SEQ_LIMIT
-        and ((type(time) is float and 0.0 <= time < _INF) or (type(time) is int and time >= 0))
         and type(hops) is int
         and 0 <= hops <= MAX_HOPS
     ):
         src, seq, time, hops = map(_plain_scalar, (src, seq, time, hops))
-        problem = _field_problem(src, seq, time, hops)
+        converted = _micros(time)
+        if isinstance(converted, str):
+            problem: str | None = converted
+        else:
+            micros = converted
+            problem = _field_problem(src, seq, micros, hops)
         if problem is not None:
             raise WireError(f"bad envelope header for kind {kind!r}: {problem}")
     try:
-        out: bytes = _packer_slot.packer.pack([VERSION, kind, src, seq, time, hops, body])
+        out: bytes = _packer_slot.packer.pack([VERSION, code, src, seq, micros, hops, body])
     except Exception as exc:
         raise WireError(f"unencodable body for kind {kind!r}: {exc}") from exc
     if len(out) > max_bytes:
@@ -350,20 +438,30 @@ def decode(data: bytes | bytearray | memoryview, max_bytes: int = MAX_MESSAGE_BY
         raise MalformedMessage("shape", f"expected a 7-element array, got {what}")
     version, kind, src, seq, time, hops, body = obj
     if type(version) is not int or version != VERSION:
-        raise MalformedMessage("version", f"unsupported version {_brief(version)}")
-    if type(kind) is not str or kind not in KNOWN_KINDS:
+        raise MalformedMessage(
+            "version", f"unsupported version {_brief(version)}; this is version {VERSION}"
+        )
+    if type(kind) is int:
+        name = _KIND_NAMES.get(kind)
+        if name is None or name not in KNOWN_KINDS:
+            raise MalformedMessage("kind", f"unknown kind code {kind}")
+        kind = name
+    elif type(kind) is not str or kind not in KNOWN_KINDS:
         raise MalformedMessage("kind", f"unknown kind {_brief(kind)}")
     if not (
-        type(src) is str
-        and 0 < len(src) <= MAX_SRC_CHARS
+        (
+            (type(src) is int and 0 <= src <= MAX_SRC_INDEX)
+            or (type(src) is str and 0 < len(src) <= MAX_SRC_CHARS)
+        )
         and type(seq) is int
         and 0 <= seq < _SEQ_LIMIT
-        and ((type(time) is float and 0.0 <= time < _INF) or (type(time) is int and time >= 0))
+        and type(time) is int
+        and 0 <= time < _SEQ_LIMIT
         and type(hops) is int
         and 0 <= hops <= MAX_HOPS
     ):
         raise MalformedMessage("field", _field_problem(src, seq, time, hops) or "bad field")
-    return _tuple_new(Envelope, (kind, src, seq, time, hops, body))
+    return _tuple_new(Envelope, (kind, src, seq, time / MICROS, hops, body))
 
 
 # --------------------------------------------------------------------------- JSON view

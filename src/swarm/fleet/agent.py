@@ -173,10 +173,10 @@ class Agent:
         The hot path of every gossip round, hence the local variables.
         """
         world = self.world
-        src = world.ids[self.index]
+        src = self.index  # on the wire an agent is its index (docs/wire.md)
         inbox_topics = world.inbox_topics
         prefix = world.client_prefix
-        suffix = "" if prefix is None else "/" + prefix + src
+        suffix = "" if prefix is None else "/" + prefix + world.ids[src]
         publish = self.link.publish
         pack = wire.pack
         now = asyncio.get_running_loop().time() - world.rounds.start
@@ -191,14 +191,15 @@ class Agent:
             publish(inbox_topics[peer] + suffix, payload)
         self._seq = seq
 
-    def spoofed(self, topic: str, src: str) -> bool:
-        """Whether a message claims a sender other than the client that published it.
+    def spoofed(self, topic: str, src: int) -> bool:
+        """Whether a message claims a sender (an agent's index) other than the client that
+        published it.
 
         Only per-agent MQTT topics name their publisher; counted, so that an impostor shows
         in the summary instead of silently steering the protocol.
         """
         prefix = self.world.client_prefix
-        if prefix is None or topic[topic.rfind("/") + 1 :] == prefix + src:
+        if prefix is None or topic[topic.rfind("/") + 1 :] == prefix + self.world.ids[src]:
             return False
         self.world.counters.dropped_spoofed += 1
         return True

@@ -215,10 +215,10 @@ class Controller:
             detail = self.apply(parse(name, envelope.body))
         except ControlError as exc:
             self.refused += 1
-            self._report(name, False, str(exc), envelope.src)
+            self._report(name, False, str(exc), str(envelope.src))
             return
         self.applied += 1
-        self._report(name, True, detail, envelope.src)
+        self._report(name, True, detail, str(envelope.src))
 
     def _over_limit(self, name: str) -> bool:
         # Wall-clock seconds: rounds and virtual time stand still while paused, and a

@@ -95,11 +95,13 @@ class GossipAgent(Agent):
         except wire.MalformedMessage:
             world.counters.dropped_malformed += 1
             return
-        src = world.index_of.get(envelope.src)
-        if src is None:
+        claimed = envelope.src
+        # An agent is numbered on the wire; a named one is looked up.
+        src = claimed if type(claimed) is int else world.index_of.get(str(claimed))
+        if src is None or not 0 <= src < len(world.ids):
             world.counters.dropped_malformed += 1
             return
-        if world.client_prefix is not None and self.spoofed(topic, envelope.src):
+        if world.client_prefix is not None and self.spoofed(topic, src):
             return
         try:
             sends = self.core.on_message(self.round, src, envelope.kind, envelope.body, self.rng)

@@ -413,7 +413,7 @@ def _take(topic: str, payload: bytes, merge: _Merge, run_id: str) -> None:
         return
     if topics.matches(topics.events_filter(run_id), topic):
         if envelope.kind == EVENT:
-            merge.add_event(envelope.src, body)
+            merge.add_event(str(envelope.src), body)
         else:
             merge.malformed += 1
         return
