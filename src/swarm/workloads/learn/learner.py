@@ -40,8 +40,9 @@ __all__ = [
 ]
 
 # learn.model: the numpy learner computes what the scikit-learn adapter does, to rounding,
-# without scikit-learn's per-call overhead (see swarm.workloads.learn.linear).
-MODELS: Final = ("linear", "sklearn:SGDClassifier")
+# without scikit-learn's per-call overhead (see swarm.workloads.learn.linear). "mlp" is a
+# small neural network, big enough for compression to matter (swarm.workloads.learn.mlp).
+MODELS: Final = ("linear", "sklearn:SGDClassifier", "mlp")
 
 
 class Learner(Protocol):
@@ -70,9 +71,21 @@ class Learner(Protocol):
 
 
 def make_learner(
-    model: str, classes: np.ndarray, n_features: int, rng: np.random.Generator, **options: Any
+    model: str,
+    classes: np.ndarray,
+    n_features: int,
+    rng: np.random.Generator,
+    hidden: int | None = None,
+    **options: Any,
 ) -> Learner:
-    """A learner of kind `model` (one of MODELS), from zero parameters."""
+    """A learner of kind `model` (one of MODELS): the linear ones from zero parameters,
+    the mlp (with `hidden` units, 32 if None) from its shape's common start."""
+    if hidden is not None and model != "mlp":
+        raise ValueError(f"hidden sets the mlp's hidden units; model {model!r} has none")
+    if model == "mlp":
+        from swarm.workloads.learn.mlp import MLPLearner
+
+        return MLPLearner(classes, n_features, rng, 32 if hidden is None else hidden, **options)
     if model == "linear":
         from swarm.workloads.learn.linear import LinearLearner
 
@@ -202,7 +215,8 @@ def centralized_baseline(
     dataset: Dataset, epochs: int, rng: np.random.Generator, model: str = "linear", **options: Any
 ) -> float:
     """Test accuracy of one learner trained on the whole training set for `epochs`:
-    what a fleet could reach by pooling its data, on the same model and budget."""
+    what a fleet could reach by pooling its data, on the same model and budget.
+    `options` go to `make_learner` (the step size; `hidden` for the mlp)."""
     learner = make_learner(model, dataset.classes, dataset.n_features, rng, **options)
     learner.train(dataset.X_train, dataset.y_train, epochs=epochs)
     return learner.accuracy(dataset.X_test, dataset.y_test)

@@ -26,10 +26,12 @@ class LearnSection:
     )
     model: str = rule(
         "linear",
-        "local model: linear (one-vs-rest logistic SGD in numpy) or sklearn:SGDClassifier "
-        "(the same model through scikit-learn, much slower)",
+        "local model: linear (one-vs-rest logistic SGD in numpy), sklearn:SGDClassifier "
+        "(the same model through scikit-learn, much slower) or mlp (one ReLU hidden layer, "
+        "softmax output, minibatch SGD in numpy)",
         choices=MODELS,
     )
+    hidden: int = rule(32, "mlp: hidden units", min=1, max=4096)
     compression: str = rule("none", "encoding of the updates devices send", choices=MODES)
     topk_ratio: float = rule(0.1, "topk: share of entries sent", above=0.0, max=1.0)
     iid: bool = rule(True, "shuffle data evenly (false: each agent sees few classes)")

@@ -71,7 +71,7 @@ class Learning:
             )
         except ValueError as exc:
             raise ScenarioError(f"learn: {exc}") from None
-        options = {"learning_rate": "constant", "eta0": learn.learning_rate}
+        options = learner_options(learn)
         common: dict[str, Any] = {
             "compression": learn.compression,
             "topk_ratio": learn.topk_ratio,
@@ -172,8 +172,7 @@ class Learning:
                 budget,
                 generator(s.run.seed, Stream.LEARNERS, s.fleet.count),
                 s.learn.model,
-                learning_rate="constant",
-                eta0=s.learn.learning_rate,
+                **learner_options(s.learn),
             )
         return {"baseline_accuracy": self._baseline, "baseline_epochs": BASELINE_EPOCHS}
 
@@ -252,6 +251,15 @@ def _serves(core: LearningCore) -> TypeGuard[FedAvgCore]:
     return isinstance(core, FedAvgCore) and core.is_aggregator
 
 
+def learner_options(learn: Any) -> dict[str, Any]:
+    """What `make_learner` takes from the [learn] section besides the model: the constant
+    step size, and the hidden units when the model is the mlp."""
+    options: dict[str, Any] = {"learning_rate": "constant", "eta0": learn.learning_rate}
+    if learn.model == "mlp":
+        options["hidden"] = learn.hidden
+    return options
+
+
 def robust_server(learn: Any) -> RobustServer:
     """The FedAvg server's rule and defenses, from the [learn] section."""
     return RobustServer(
@@ -322,8 +330,7 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         budget,
         generator(scenario.run.seed, Stream.LEARNERS, n),
         learn.model,
-        learning_rate="constant",
-        eta0=learn.learning_rate,
+        **learner_options(learn),
     )
     sent = sum(p["updates_sent"] for p in parts)
     compressed = -(-size // n) if learn.strategy == "allreduce" else size
