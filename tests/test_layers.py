@@ -106,7 +106,15 @@ def test_there_is_no_import_cycle_inside_swarm() -> None:
 # the workload modules sit above the scenario. The benchmarks measure everything up to
 # the dashboard, so they sit at the top.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("swarm.wire", "swarm.topics", "swarm.clock", "swarm.rounds", "swarm.seeding", "swarm.seal"),
+    (
+        "swarm.wire",
+        "swarm.topics",
+        "swarm.clock",
+        "swarm.rounds",
+        "swarm.seeding",
+        "swarm.seal",
+        "swarm.activation",
+    ),
     ("swarm.metrics", "swarm.laws"),
     ("swarm.broker",),
     ("swarm.protocols", "swarm.devices"),
