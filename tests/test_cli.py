@@ -96,6 +96,7 @@ def test_bench_quick_json_has_names_figures_and_ratios(capsys) -> None:
         "shard-scaling",
         "compression",
         "learning-speed",
+        "wire-overhead",
         "dashboard",
     }
     dashboard = results["dashboard"]
@@ -109,6 +110,13 @@ def test_bench_quick_json_has_names_figures_and_ratios(capsys) -> None:
     assert results["virtual-speedup"]["speedup"] > 1
     learning = results["learning-speed"]
     assert learning["gossip_ratio"] > 0 and learning["fedavg_ratio"] > 0
+    # Every kind a workload sends shows up, and agents' headers keep within 16 bytes.
+    wire_kinds = results["wire-overhead"]["kinds"]
+    assert {"push", "pull", "exchange", "rumor", "feedback", "push-sum", "avg-offer"} <= set(
+        wire_kinds
+    )
+    assert {"model", "fit", "update", "chunk", "hazard", "mesh", "metrics"} <= set(wire_kinds)
+    assert results["wire-overhead"]["worst_agent_kind_mean_header_bytes"] <= 16
 
 
 def test_python_dash_m_and_help() -> None:

@@ -33,7 +33,7 @@ __all__ = [
     "unwrap",
 ]
 
-SEALED = wire.register_kind("sealed")
+SEALED = wire.register_kind("sealed", 5)
 KEY_ENVIRONMENT = "SWARM_RUN_KEY"  # hex; how workers receive their run's key
 KEY_BYTES = 32
 TAG_BYTES = 16  # a truncated HMAC-SHA256: forging one is a 2^-128 guess

@@ -1,9 +1,9 @@
 """The one msgpack envelope every swarm message travels in.
 
 On the wire a message is the msgpack array ``[VERSION, kind, src, seq, time, hops, body]``,
-lean enough that a typical header costs at most 16 bytes: ``kind`` is a small integer code
-from `KIND_CODES` (a kind registered without one travels by name), ``src`` an agent's
-index (other senders, such as the observer, by name), ``time`` whole microseconds.
+lean enough that a typical header costs at most 16 bytes: ``kind`` is the small integer
+code its owner declared (`register_kind`; a kind without one travels by name), ``src`` an
+agent's index (other senders, such as the observer, by name), ``time`` whole microseconds.
 Bodies are plain msgpack data (None, bool, int, float, str, bytes, lists, str-keyed maps)
 plus numpy arrays, carried as ext type ``NDARRAY_EXT`` with a header of a few bytes
 (a dtype code, the rank, varint dimensions) and raw C-order bytes, so they round-trip bit
@@ -33,8 +33,10 @@ import numpy as np
 from msgpack import ExtType, Timestamp
 
 __all__ = [
+    "FLEET_CODES",
     "FLEET_KINDS",
     "KNOWN_KINDS",
+    "MAX_KIND_CODE",
     "MAX_MESSAGE_BYTES",
     "MAX_NDIM",
     "NDARRAY_EXT",
@@ -46,6 +48,7 @@ __all__ = [
     "decode",
     "encode",
     "envelope_to_dict",
+    "kind_codes",
     "pack",
     "register_kind",
     "to_jsonable",
@@ -103,51 +106,50 @@ class Envelope(NamedTuple):
 
 KNOWN_KINDS: set[str] = set()
 
-# The kind codes of docs/wire.md ("Kinds and their bodies"): one byte on the wire where
-# the name took up to 15. Codes are never reused or renumbered; a kind not listed here
-# (a plugin's) travels by name.
-KIND_CODES: Final[dict[str, int]] = {
-    "metrics": 1,
-    "event": 2,
-    "control": 3,
-    "bundle": 4,
-    "sealed": 5,
-    "push": 10,
-    "pull": 11,
-    "pull-reply": 12,
-    "exchange": 13,
-    "exchange-reply": 14,
-    "rumor": 15,
-    "feedback": 16,
-    "push-sum": 17,
-    "avg-offer": 18,
-    "avg-reply": 19,
-    "avg-busy": 20,
-    "model": 30,
-    "fit": 31,
-    "update": 32,
-    "chunk": 33,
-    "hazard": 40,
-    "mesh": 50,
-}
-_KIND_NAMES: Final[dict[int, str]] = {code: name for name, code in KIND_CODES.items()}
+# Kind codes: one byte on the wire where a name took up to 15. Each module that owns a
+# kind declares its code when it registers it (workloads in their `WorkloadSpec`); the
+# wire itself knows only the fleet's own codes. Codes are never reused or renumbered, and
+# docs/wire.md keeps the registry of those taken. A kind registered without a code (a
+# plugin's, say) travels by name.
+FLEET_KINDS: Final = ("metrics", "event", "control", "bundle")
+FLEET_CODES: Final = {"metrics": 1, "event": 2, "control": 3, "bundle": 4}
+MAX_KIND_CODE: Final = 65535  # 1..127 take one byte; 128..65535 two or three
+
 _on_wire: dict[str, int | str] = {}  # kind name -> what travels: its code, or the name
+_names: dict[int, str] = {}  # kind code -> name, for decoding
 
 
-def register_kind(name: str) -> str:
-    """Declare a message kind; modules call this at import time. Idempotent."""
+def register_kind(name: str, code: int | None = None) -> str:
+    """Declare a message kind, with its wire code when it has one; modules call this at
+    import time. Registering the same name again is harmless as long as it does not ask
+    for a different code: a name or code that clashes is a `WireError`."""
     if type(name) is not str or not name:
         raise TypeError(f"kind must be a non-empty str, got {name!r}")
+    if code is not None and (type(code) is not int or not 1 <= code <= MAX_KIND_CODE):
+        raise WireError(f"kind {name!r}: code {code!r} is not an int in 1..{MAX_KIND_CODE}")
+    current = _on_wire.get(name)
+    if current is not None:
+        if code is not None and current != code:
+            was = f"code {current}" if type(current) is int else "no code"
+            raise WireError(f"kind {name!r} is registered with {was}, not code {code}")
+        return name
+    if code is not None:
+        owner = _names.get(code)
+        if owner is not None:
+            raise WireError(f"kind code {code} of {name!r} is taken by {owner!r}")
+        _names[code] = name
+    _on_wire[name] = name if code is None else code
     KNOWN_KINDS.add(name)
-    _on_wire[name] = KIND_CODES.get(name, name)
     return name
 
 
-# The fleet's own kinds, and the shared MQTT transport's bundles of them; workloads
-# declare theirs in their specs (`swarm.workloads`).
-FLEET_KINDS = ("metrics", "event", "control", "bundle")
+def kind_codes() -> dict[str, int]:
+    """The codes registered so far, by kind name (what docs/wire.md lists)."""
+    return {name: code for code, name in sorted(_names.items())}
+
+
 for _kind in FLEET_KINDS:
-    register_kind(_kind)
+    register_kind(_kind, FLEET_CODES[_kind])
 
 
 # --------------------------------------------------------------------------- ndarrays
@@ -157,19 +159,15 @@ for _kind in FLEET_KINDS:
 # hostile dtype strings ("O", "V8", structured or subarray specs) cannot get through.
 
 
-def _numeric_dtypes() -> tuple[np.dtype[Any], ...]:
-    """The wire's dtypes, in code order: little-endian first (what senders use), then
-    big-endian; codes follow this order and never change."""
-    codes = "?" + "bBhHiIlLqQ" + "efdg" + "FDG"
-    seen: dict[str, np.dtype[Any]] = {}
-    for order in ("<", ">"):
-        for code in codes:
-            dt = np.dtype(code).newbyteorder(order)
-            seen.setdefault(dt.str, dt)
-    return tuple(seen.values())
-
-
-DTYPES: Final = _numeric_dtypes()
+# The wire's dtypes in code order, spelled out so the codes never depend on the platform
+# (numpy's "l" is 4 bytes on Windows). Long doubles are left out: their width and format
+# differ between machines, so they could not round-trip bit for bit.
+DTYPE_NAMES: Final = (
+    "|b1", "|i1", "|u1",
+    "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8", "<c8", "<c16",
+    ">i2", ">u2", ">i4", ">u4", ">i8", ">u8", ">f2", ">f4", ">f8", ">c8", ">c16",
+)  # fmt: skip
+DTYPES: Final = tuple(np.dtype(name) for name in DTYPE_NAMES)
 _DTYPE_CODE: Final[dict[np.dtype[Any], bytes]] = {dt: bytes([i]) for i, dt in enumerate(DTYPES)}
 _tuple_new: Final = tuple.__new__
 MAX_DIM: Final = (1 << 32) - 1
@@ -442,8 +440,8 @@ def decode(data: bytes | bytearray | memoryview, max_bytes: int = MAX_MESSAGE_BY
             "version", f"unsupported version {_brief(version)}; this is version {VERSION}"
         )
     if type(kind) is int:
-        name = _KIND_NAMES.get(kind)
-        if name is None or name not in KNOWN_KINDS:
+        name = _names.get(kind)
+        if name is None:
             raise MalformedMessage("kind", f"unknown kind code {kind}")
         kind = name
     elif type(kind) is not str or kind not in KNOWN_KINDS:

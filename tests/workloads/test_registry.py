@@ -42,6 +42,8 @@ NETWORK = WorkloadSpec(
 NOT_A_SPEC = 42
 FACTORY_NONE = WorkloadSpec(name="nonefac", summary="s", factory=None, kinds=("k6",))
 SECTION_INT = WorkloadSpec(name="intsec", summary="s", factory="x:Y", kinds=("k7",), section=int)
+TAKEN_CODE = WorkloadSpec(name="taken", summary="s", factory="x:Y", kinds=("k9",), codes={"k9": 10})
+STRAY_CODE = WorkloadSpec(name="stray", summary="s", factory="x:Y", kinds=("k10",), codes={"k": 2})
 
 
 def _explode(scenario):
@@ -92,6 +94,8 @@ def run_with(monkeypatch, line: str, workload: str, capsys, tmp_path: Path) -> s
         ("max", "gossip", "is not name=module:attribute"),
         ("nonefac=broken_plugin:FACTORY_NONE", "nonefac", "factory None is not 'module:Class'"),
         ("intsec=broken_plugin:SECTION_INT", "intsec", "is not a dataclass"),
+        ("taken=broken_plugin:TAKEN_CODE", "taken", "kind code 10 of 'k9' is taken by 'push'"),
+        ("stray=broken_plugin:STRAY_CODE", "stray", "is not a map of some of its kinds"),
         # A plugin's check runs for every scenario: it must not crash a plain gossip run.
         ("badcheck=broken_plugin:CHECK_RAISES", "gossip", "check failed (KeyError: 'level')"),
     ],

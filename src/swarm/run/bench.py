@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgpack
 import numpy as np
 
 from swarm import clock, topics, wire
@@ -414,6 +415,82 @@ def bench_learning_speed(quick: bool = False) -> Result:
     return out
 
 
+# -- wire-overhead ---------------------------------------------------------------------------
+
+# (label, built-in scenario, overrides): together they send every kind swarm has.
+_WIRE_CASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("push", "fleet", ("gossip.protocol=push",)),
+    ("pull", "fleet", ("gossip.protocol=pull",)),
+    ("push-pull", "anti-entropy", ()),
+    ("rumor", "rumor", ()),
+    ("push-sum", "averaging", ("gossip.protocol=push-sum",)),
+    ("average", "averaging", ("gossip.protocol=average", 'run.activation="shuffled"')),
+    ("gossip learning", "mobile-nomad", ()),
+    ("fedavg", "sybil-fedavg", ("sybil.count=0",)),
+    ("all-reduce", "cloud-titan", ("run.duration=2.0",)),
+    ("hazards", "edge-guardian", ()),
+    ("mesh", "tiny-pioneer", ()),
+)
+
+
+def _header_bytes(payload: bytes) -> int:
+    """Bytes before the body: the array marker and the six header fields."""
+    unpacker = msgpack.Unpacker()
+    unpacker.feed(payload)
+    unpacker.read_array_header()
+    for _ in range(6):
+        unpacker.skip()
+    return unpacker.tell()
+
+
+FLEET = frozenset((*wire.FLEET_KINDS, "sealed"))
+
+
+def bench_wire_overhead(quick: bool = False) -> Result:
+    """Envelope header bytes per message, by kind, over every workload's real traffic."""
+    from swarm.broker.embedded import EmbeddedBroker
+    from swarm.fleet import Fleet
+    from swarm.scenario import load
+
+    count, rounds = (100, 10) if quick else (1_000, 10)
+    sizes: dict[str, list[int]] = {}
+    route = EmbeddedBroker._route
+
+    def tap(broker: EmbeddedBroker, src: Any, topic: str, payload: bytes) -> None:
+        # Every payload the fleet publishes, before the network model sees it.
+        kind = wire.decode(payload).kind
+        sizes.setdefault(kind, []).append(_header_bytes(payload))
+        route(broker, src, topic, payload)
+
+    EmbeddedBroker._route = tap  # type: ignore[assignment]
+    try:
+        for _label, name, overrides in _WIRE_CASES:
+            agents = 64 if name == "cloud-titan" else count  # a ring: a few dozen members
+            scenario = load(name, overrides, **{"fleet.count": agents, "run.rounds": rounds})
+            clock.run(Fleet(scenario).run())
+    finally:
+        EmbeddedBroker._route = route  # type: ignore[method-assign]
+    kinds = {
+        kind: {
+            "messages": len(found),
+            "mean_header_bytes": round(sum(found) / len(found), 2),
+            "max_header_bytes": max(found),
+        }
+        for kind, found in sorted(sizes.items())
+    }
+    # Agents' messages are the traffic that grows with the fleet; the fleet's own (a
+    # metrics row per round, events) name their sender ("observer") and are listed apart.
+    agents_worst = max(v["mean_header_bytes"] for k, v in kinds.items() if k not in FLEET)
+    return {
+        "name": "wire-overhead",
+        "agents": count,
+        "rounds": rounds,
+        "kinds": kinds,
+        "worst_agent_kind_mean_header_bytes": agents_worst,
+        "target_header_bytes": 16,
+    }
+
+
 # -- dashboard -------------------------------------------------------------------------------
 
 
@@ -452,6 +529,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "shard-scaling": bench_shard_scaling,
     "compression": bench_compression,
     "learning-speed": bench_learning_speed,
+    "wire-overhead": bench_wire_overhead,
     "dashboard": bench_dashboard,
 }
 

@@ -14,6 +14,7 @@ import functools
 import importlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import is_dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, cast
@@ -142,8 +143,14 @@ def spec(name: str) -> WorkloadSpec:
                 f"{where}: message kind {kind!r} is not a new non-empty name "
                 f"(the fleet's own kinds are {', '.join(wire.FLEET_KINDS)})"
             )
+    codes = checked.codes
+    if not isinstance(codes, Mapping) or not set(codes) <= set(checked.kinds):
+        raise UnknownWorkload(f"{where}: codes {codes!r} is not a map of some of its kinds")
     for kind in checked.kinds:
-        wire.register_kind(kind)
+        try:
+            wire.register_kind(kind, codes.get(kind))
+        except wire.WireError as exc:
+            raise UnknownWorkload(f"{where}: {exc}") from None
     return checked
 
 

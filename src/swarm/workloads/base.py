@@ -194,6 +194,9 @@ class WorkloadSpec:
     summary: str  # one line: what the agents do
     factory: str
     kinds: tuple[str, ...]  # the message kinds its agents send
+    # Wire codes for some or all of them (docs/wire.md keeps the registry of taken codes);
+    # a kind without one travels by name, which costs its length in every header.
+    codes: Mapping[str, int] = field(default_factory=dict)
     behaviours: tuple[str, ...] = ()  # the Sybil behaviours it can be attacked with
     section: type | None = None
     check: Callable[[Scenario], None] = _no_check

@@ -18,10 +18,10 @@ from swarm.protocols.gossip.topology import Topology
 
 __all__ = ["PROTOCOLS", "Aggregation", "PairwiseAverage", "PushSum"]
 
-PUSH_SUM = wire.register_kind("push-sum")
-AVG_OFFER = wire.register_kind("avg-offer")
-AVG_REPLY = wire.register_kind("avg-reply")
-AVG_BUSY = wire.register_kind("avg-busy")
+PUSH_SUM = wire.register_kind("push-sum", 17)
+AVG_OFFER = wire.register_kind("avg-offer", 18)
+AVG_REPLY = wire.register_kind("avg-reply", 19)
+AVG_BUSY = wire.register_kind("avg-busy", 20)
 
 Value = float | np.ndarray
 

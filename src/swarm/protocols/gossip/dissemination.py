@@ -23,13 +23,13 @@ from swarm.protocols.gossip.topology import Topology
 
 __all__ = ["PROTOCOLS", "Dissemination", "Pull", "Push", "PushPull", "RumorMongering"]
 
-PUSH = wire.register_kind("push")
-PULL = wire.register_kind("pull")
-PULL_REPLY = wire.register_kind("pull-reply")
-EXCHANGE = wire.register_kind("exchange")
-EXCHANGE_REPLY = wire.register_kind("exchange-reply")
-RUMOR = wire.register_kind("rumor")
-FEEDBACK = wire.register_kind("feedback")
+PUSH = wire.register_kind("push", 10)
+PULL = wire.register_kind("pull", 11)
+PULL_REPLY = wire.register_kind("pull-reply", 12)
+EXCHANGE = wire.register_kind("exchange", 13)
+EXCHANGE_REPLY = wire.register_kind("exchange-reply", 14)
+RUMOR = wire.register_kind("rumor", 15)
+FEEDBACK = wire.register_kind("feedback", 16)
 
 MAX_RUMORS_PER_MESSAGE = 4096
 _MAX_ID = 1 << 64

@@ -16,6 +16,7 @@ SPEC = WorkloadSpec(
     summary="taxis sense a city and warn each other of hazards",
     factory="swarm.workloads.hazards.workload:Hazards",
     kinds=("hazard",),
+    codes={"hazard": 40},
     behaviours=("fake-hazard", "suppress", "flood"),
     section=HazardsSection,
     panels=("hazards", "consensus"),

@@ -43,6 +43,7 @@ from swarm.protocols.sybil import SybilCore
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
+from swarm.workloads.hazards import SPEC
 from swarm.workloads.hazards.awareness import (
     AwarenessTracker,
     HazardModel,
@@ -63,7 +64,7 @@ __all__ = [
     "results",
 ]
 
-HAZARD = wire.register_kind("hazard")  # the one message kind of this workload
+HAZARD = wire.register_kind("hazard", SPEC.codes["hazard"])  # the one message kind of this workload
 # Hops a report may still travel when gossip.ttl is 0 (unlimited is no option here: a
 # warning that keeps travelling stops being about the neighbourhood). A taxi that learns
 # from a report with ttl t forwards it with t - 1 while t > 0.

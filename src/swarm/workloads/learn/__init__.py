@@ -16,6 +16,7 @@ SPEC = WorkloadSpec(
     summary="train a model together (learn.strategy)",
     factory="swarm.workloads.learn.workload:Learning",
     kinds=("model", "fit", "update", "chunk"),
+    codes={"model": 30, "fit": 31, "update": 32, "chunk": 33},
     behaviours=("sign-flip", "scale", "shift", "label-flip", "flood", "eclipse"),
     section=LearnSection,
     check=check,

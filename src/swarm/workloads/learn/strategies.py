@@ -21,6 +21,7 @@ from swarm.devices.energy import EnergyMeter
 from swarm.devices.profiles import DeviceProfile
 from swarm.protocols.gossip.core import ProtocolViolation, Send
 from swarm.protocols.gossip.topology import Topology
+from swarm.workloads.learn import SPEC
 from swarm.workloads.learn.compression import (
     Compressor,
     UpdateRejected,
@@ -40,8 +41,8 @@ MAX_SAMPLES = 10**9  # a peer claiming more samples than this is lying
 # zero point and scale could otherwise deliver finite values near 1e308, whose sums and
 # sample-weighted sums overflow to inf inside the averaging.
 MAX_VALUE = float(np.finfo(np.float32).max)
-for _kind in ("model", "fit", "update", "chunk"):
-    wire.register_kind(_kind)
+for _kind in SPEC.kinds:
+    wire.register_kind(_kind, SPEC.codes[_kind])
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ SPEC = WorkloadSpec(
     summary="low-power devices relay readings of a field",
     factory="swarm.workloads.mesh.workload:Mesh",
     kinds=("mesh",),
+    codes={"mesh": 50},
     section=MeshSection,
     label=lambda s: "mesh sensing",
 )

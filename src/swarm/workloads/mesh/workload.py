@@ -41,6 +41,7 @@ from swarm.protocols.gossip.topology import Topology
 from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
+from swarm.workloads.mesh import SPEC
 
 __all__ = [
     "DRIFT_BINS",
@@ -54,7 +55,7 @@ __all__ = [
     "results",
 ]
 
-MESH = wire.register_kind("mesh")  # the one message kind of this workload
+MESH = wire.register_kind("mesh", SPEC.codes["mesh"])  # the one message kind of this workload
 # Plane waves summed into the field; few enough to stay smooth, enough to not look flat.
 COMPONENTS = 3
 # estimate: asleep, an earbud keeps its clock and a motion or temperature sensor running at
