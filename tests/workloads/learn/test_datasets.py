@@ -206,7 +206,12 @@ def test_shard_is_deterministic(digits, iid):
     ("args", "kwargs", "msg"),
     [
         ((0,), {}, "n_agents must be >= 1, got 0"),
-        ((1348,), {}, "1348 agents need at least 1348 samples; digits has 1347 for training"),
+        (
+            (1348,),
+            {},
+            "1348 agents need at least 1348 samples; digits has 1347 for training "
+            "(overlapping shards let agents share samples)",
+        ),
         (
             (10,),
             {"shard_size": 500},
@@ -229,6 +234,39 @@ def test_shard_errors(digits, args, kwargs, msg):
     with pytest.raises(ValueError, match=re.escape(msg)) as info:
         shard(digits.y_train, *args, rng(), dataset="digits", **kwargs)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("iid", [True, False])
+def test_overlapping_shards_let_a_fleet_outgrow_its_data(digits, iid):
+    """3,000 agents of 8 samples on 1,347: each shard is 8 distinct samples of its own,
+    drawn from the seed; non-IID shards keep to classes_per_agent classes."""
+    shards = shard(digits.y_train, 3000, rng(3), iid=iid, shard_size=8, overlap=True)
+    again = shard(digits.y_train, 3000, rng(3), iid=iid, shard_size=8, overlap=True)
+    assert len(shards) == 3000
+    assert all(np.array_equal(a, b) for a, b in zip(shards, again, strict=True))
+    assert all(s.size == 8 and np.unique(s).size == 8 for s in shards)
+    assert all(s.min() >= 0 and s.max() < digits.y_train.size for s in shards)
+    used = np.unique(np.concatenate(shards))
+    assert used.size > 0.95 * digits.y_train.size  # the fleet sees nearly all the data
+    counts = shard_label_counts(digits.y_train, shards)
+    if iid:
+        assert (counts > 0).sum(axis=1).mean() > 4  # a random sample of 8 spans many digits
+    else:
+        assert ((counts > 0).sum(axis=1) <= 2).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "msg"),
+    [
+        ({}, "overlapping shards need a shard_size"),
+        ({"shard_size": 2000}, "shard_size 2000 is larger than the data; digits has 1347"),
+        ({"shard_size": 400, "iid": False, "classes_per_agent": 1}, "is larger than the"),
+        ({"shard_size": 4, "iid": False, "classes_per_agent": 0}, "between 1 and 10, got 0"),
+    ],
+)
+def test_overlapping_shard_errors(digits, kwargs, msg):
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        shard(digits.y_train, 5, rng(), dataset="digits", overlap=True, **kwargs)
 
 
 def test_shard_error_without_dataset_name():

@@ -40,8 +40,8 @@ def check_vector(vector: object, size: int) -> np.ndarray:
         raise ValueError(f"parameters must be numbers, got {type(vector).__name__}") from None
     if v.ndim != 1 or v.size != size:
         raise ValueError(f"expected {size} parameters as a 1-D vector, got shape {v.shape}")
-    bad = int(np.count_nonzero(~np.isfinite(v)))
-    if bad:
+    if not np.isfinite(v).all():
+        bad = int(np.count_nonzero(~np.isfinite(v)))
         raise ValueError(f"parameters must be finite; {bad} of {v.size} are NaN or inf")
     return v
 

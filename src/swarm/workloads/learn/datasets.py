@@ -198,6 +198,7 @@ def shard(
     classes_per_agent: int = 2,
     shard_size: int | None = None,
     dataset: str | None = None,
+    overlap: bool = False,
 ) -> list[np.ndarray]:
     """Per agent, the sorted indices into `y` (the training labels) it trains on.
 
@@ -205,6 +206,11 @@ def shard(
     (None or 0: split everything); shards are disjoint. Non-IID: see `_non_iid`; each
     agent's labels span at most `classes_per_agent` classes (checked only when not
     `iid`). Every agent gets at least one sample. `dataset` only names the data in errors.
+
+    With `overlap` (which needs `shard_size`) each agent draws its own `shard_size`
+    distinct samples from the whole set (IID) or from `classes_per_agent` classes picked
+    at random (non-IID), independently of the others: agents may share samples, as many
+    devices observing one world do, so a fleet can be larger than the data.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
@@ -215,16 +221,25 @@ def shard(
     n_agents = _count(n_agents, "n_agents")
     if n_agents < 1:
         raise ValueError(f"n_agents must be >= 1, got {n_agents}")
-    if n_agents > n:
-        raise ValueError(f"{n_agents} agents need at least {n_agents} samples; {_have(n, dataset)}")
     size = None if shard_size is None else _count(shard_size, "shard_size")
     if size is not None and size < 0:
         raise ValueError(f"shard_size must be >= 0 (0 = split evenly), got {size}")
     size = size or None
+    if overlap:
+        if size is None:
+            raise ValueError("overlapping shards need a shard_size (samples per agent)")
+        if n == 0:
+            raise ValueError(f"there is no data to draw shards from; {_have(n, dataset)}")
+        return _overlapping(y, n_agents, size, rng, None if iid else classes_per_agent, dataset)
+    if n_agents > n:
+        raise ValueError(
+            f"{n_agents} agents need at least {n_agents} samples; {_have(n, dataset)} "
+            "(overlapping shards let agents share samples)"
+        )
     if size is not None and size * n_agents > n:
         raise ValueError(
             f"shard_size {size} x {n_agents} agents needs {size * n_agents} samples; "
-            f"{_have(n, dataset)}"
+            f"{_have(n, dataset)} (overlapping shards let agents share samples)"
         )
     if iid:
         order = rng.permutation(n)
@@ -238,6 +253,45 @@ def shard(
             f"classes_per_agent must be between 1 and {classes.size} (the classes {where}), got {k}"
         )
     return _non_iid(y, classes, n_agents, k, rng, size)
+
+
+def _overlapping(
+    y: np.ndarray,
+    n_agents: int,
+    size: int,
+    rng: np.random.Generator,
+    per_agent: int | None,
+    dataset: str | None,
+) -> list[np.ndarray]:
+    """Each agent's `size` distinct samples, drawn on its own from the whole set (IID,
+    `per_agent` None) or from `per_agent` classes picked at random."""
+    if per_agent is None:
+        if size > y.size:
+            raise ValueError(f"shard_size {size} is larger than the data; {_have(y.size, dataset)}")
+        # The `size` smallest of a row of random keys: a uniform sample without
+        # replacement, drawn for a block of agents at a time to bound the memory.
+        shards: list[np.ndarray] = []
+        block = max(1, (1 << 22) // y.size)
+        for start in range(0, n_agents, block):
+            keys = rng.random((min(block, n_agents - start), y.size))
+            picked = np.argpartition(keys, size - 1, axis=1)[:, :size]
+            shards.extend(np.sort(picked, axis=1))
+        return shards
+    classes = np.unique(y)
+    k = _count(per_agent, "classes_per_agent")
+    if not 1 <= k <= classes.size:
+        raise ValueError(f"classes_per_agent must be between 1 and {classes.size}, got {k}")
+    members = [np.flatnonzero(y == c) for c in classes]
+    out = []
+    for _ in range(n_agents):
+        pool = np.concatenate([members[c] for c in rng.choice(classes.size, k, replace=False)])
+        if size > pool.size:
+            raise ValueError(
+                f"shard_size {size} is larger than the {pool.size} samples of the "
+                f"{k} classes an agent drew"
+            )
+        out.append(np.sort(rng.choice(pool, size, replace=False)))
+    return out
 
 
 def _holders(counts: np.ndarray, n_agents: int, per_agent: int) -> np.ndarray:

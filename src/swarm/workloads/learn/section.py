@@ -37,6 +37,11 @@ class LearnSection:
     iid: bool = rule(True, "shuffle data evenly (false: each agent sees few classes)")
     classes_per_agent: int = rule(2, "non-IID: classes in each agent's shard", min=1)
     shard_size: int = rule(0, "samples per agent (0 = split the training set evenly)", min=0)
+    overlap: bool = rule(
+        False,
+        "agents draw their learn.shard_size samples each on their own, so shards may "
+        "share samples and the fleet may outgrow the data (false: disjoint shards)",
+    )
     fraction_fit: float = rule(
         0.5, "fedavg: share of clients trained per round", above=0.0, max=1.0
     )
@@ -62,6 +67,11 @@ class LearnSection:
 def check(s: Any) -> None:
     """Rules across [learn] keys, and the Sybil behaviours a learning fleet admits."""
     learn, sybil = s.learn, s.sybil
+    if learn.overlap and learn.shard_size == 0:
+        raise ScenarioError(
+            "learn.overlap = true needs learn.shard_size (the samples each agent draws), "
+            "e.g. learn.shard_size = 8"
+        )
     if learn.trim >= 0.5:
         raise ScenarioError(f"learn.trim = {learn.trim}: must be < 0.5 (it is cut from each end)")
     if learn.aggregator != "mean" and learn.strategy != "fedavg":

@@ -128,7 +128,10 @@ class LearningCore:
             self.meter.compute(seconds)
 
     def pack(self, compressor: Compressor, vector: np.ndarray) -> dict[str, Any]:
-        payload = compressor.compress(vector)
+        return self.sent(compressor.compress(vector))
+
+    def sent(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Count (and charge the radio for) one message carrying `payload`."""
         nbytes = array_bytes(payload)
         self.update_bytes += nbytes
         self.updates_sent += 1
@@ -194,8 +197,16 @@ class GossipLearningCore(LearningCore):
         if self.pool is not None:
             self.pool.flush()
         params = self.learner.get_params()
+        peers = self.topology.sample(self.index, rng, self.fanout)
+        if self.compression != "topk":
+            # A dense encoding depends on the parameters alone: encode them once for
+            # every peer (each message still counts its bytes).
+            update = self.compressor.compress(params)
+            return [
+                (peer, "model", {"round": round, "update": self.sent(update)}) for peer in peers
+            ]
         sends: list[Send] = []
-        for peer in self.topology.sample(self.index, rng, self.fanout):
+        for peer in peers:
             # A fresh top-k selection per message: error feedback on parameters (rather
             # than on updates) would resend old values.
             self.compressor = Compressor(self.compression, self.size, self.topk_ratio)
@@ -220,7 +231,8 @@ class GossipLearningCore(LearningCore):
             sent = np.asarray(payload["indices"], dtype=np.int64)
             mine[sent] = (mine[sent] + theirs[sent]) / 2
         else:
-            mine = (mine + theirs) / 2
+            mine += theirs
+            mine *= 0.5  # halving is exact: the same bits as (mine + theirs) / 2
         self.learner.set_params(mine)
         return []
 

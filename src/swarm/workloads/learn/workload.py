@@ -68,6 +68,8 @@ class Learning:
                 iid=learn.iid,
                 classes_per_agent=learn.classes_per_agent,
                 shard_size=learn.shard_size or None,
+                dataset=learn.dataset,
+                overlap=learn.overlap,
             )
         except ValueError as exc:
             raise ScenarioError(f"learn: {exc}") from None
