@@ -130,6 +130,16 @@ def test_a_shard_size_larger_than_the_data_is_a_scenario_error() -> None:
         Fleet(scenario)
 
 
+def test_an_overlapping_shard_larger_than_the_data_is_a_scenario_error(capsys) -> None:
+    scenario = learning("gossip", count=10, overlap=True, shard_size=5000)
+    with pytest.raises(ScenarioError, match="shard_size 5000 is larger than the data; digits"):
+        Fleet(scenario)
+    argv = ["run", "--set", "fleet.workload=learn", "--set", "learn.overlap=true"]
+    assert main([*argv, "--set", "learn.shard_size=5000", "--agents", "20"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("swarm: error:") and err.count("\n") == 1, err
+
+
 def test_overlap_needs_a_shard_size_and_lets_the_fleet_outgrow_the_data() -> None:
     with pytest.raises(ScenarioError, match=r"learn\.overlap = true needs learn\.shard_size"):
         from_dict({"fleet": {"workload": "learn"}, "learn": {"overlap": True}})

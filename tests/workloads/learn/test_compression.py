@@ -371,6 +371,26 @@ def test_int8_bad_zero_point_and_overflow() -> None:
     np.testing.assert_array_equal(ok, payload["codes"] * 2.0 - 3)
 
 
+@given(
+    codes=hnp.arrays(np.uint8, SIZE),
+    scale=st.floats(min_value=1e-300, max_value=1e300),
+    zero_point=st.floats(min_value=-1e300, max_value=1e300),
+)
+def test_int8_decoding_is_the_affine_formula_to_the_bit(
+    codes: np.ndarray, scale: float, zero_point: float
+) -> None:
+    """Checking the code range at its ends stands for checking every value: whatever
+    is accepted equals zero_point + code * scale exactly, finite; the rest is refused."""
+    payload = {"mode": "int8", "codes": codes, "scale": scale, "zero_point": zero_point}
+    with np.errstate(over="ignore"):
+        expected = zero_point + codes.astype(np.float64) * scale
+    if np.isfinite(expected).all() and np.isfinite(zero_point + 255 * scale):
+        got = decompress(payload, SIZE)
+        assert got.dtype == np.float64 and got.tobytes() == expected.tobytes()
+    else:
+        rejected(payload, "NaN or inf")
+
+
 def test_topk_bad_indices() -> None:
     payload = payload_for("topk")
     indices = payload["indices"]
