@@ -131,8 +131,11 @@ class Compressor:
             raise ValueError(f"vector must be a 1-D float ndarray, got {vector!r:.60}")
         if vector.shape[0] != self.size:
             raise ValueError(f"vector has {vector.shape[0]} values, expected {self.size}")
-        with np.errstate(over="ignore"):  # a huge longdouble becomes inf, refused below
-            x = vector.astype(np.float64)
+        if vector.dtype == np.float64:
+            x = vector  # read, never written: every mode builds new arrays from it
+        else:
+            with np.errstate(over="ignore"):  # a huge longdouble becomes inf, refused below
+                x = vector.astype(np.float64)
         if not np.isfinite(x).all():
             raise ValueError("vector holds NaN or inf")
         return x
@@ -148,7 +151,14 @@ def _int8(x: np.ndarray) -> dict[str, Any]:
     scale = span / _LEVELS
     if scale == 0.0:  # constant (or a span too small to divide): code 0 is the value
         scale = 1.0
-    codes = np.clip(np.rint((x - lo) / scale), 0, _LEVELS).astype(np.uint8)
+    levels = x - lo
+    levels /= scale
+    np.rint(levels, out=levels)
+    # [0, 255] by construction but for rounding at the ends; clipped in place (np.clip's
+    # wrapper costs more than the arithmetic on a few hundred values).
+    np.maximum(levels, 0, out=levels)
+    np.minimum(levels, _LEVELS, out=levels)
+    codes = levels.astype(np.uint8)
     return {"mode": "int8", "codes": codes, "scale": scale, "zero_point": lo}
 
 
