@@ -47,6 +47,8 @@ WORKS: dict[str, Work] = {
         Work("gossip-100x100", "gossip learning, 100 nodes x 100 rounds", "gossipy", 100, 100),
         Work("fedavg-200x30", "FedAvg, 200 clients x 30 rounds", "flower", 200, 30),
         Work("fedavg-1000x30", "FedAvg, 1,000 clients x 30 rounds", "flower", 1000, 30),
+        # Rounds: until everyone knows (about 23 at this size).
+        Work("push-10000", "push gossip to all, 10,000 nodes", "bare", 10000, 0),
     )
 }
 DEFAULT_WORKS = ("gossip-100x100", "fedavg-200x30")
@@ -77,6 +79,12 @@ class Side:
 
 
 def swarm_command(swarm: str, work: Work, seed: int) -> list[str]:
+    if work.peer == "bare":
+        return [
+            *(swarm, "run", "fleet", "--agents", str(work.agents), "--seed", str(seed)),
+            *("--set", "network.topology=complete", "--set", "gossip.protocol=push"),
+            *("--set", "gossip.fanout=1", "--quiet", "--json"),
+        ]
     common = ["--seed", str(seed), "--set", f"run.rounds={work.rounds}", "--quiet", "--json"]
     if work.peer == "gossipy":
         return [
@@ -113,6 +121,9 @@ def swarm_command(swarm: str, work: Work, seed: int) -> list[str]:
 
 
 def peer_command(python: str, work: Work, seed: int) -> list[str]:
+    if work.peer == "bare":
+        script = str(HERE / "bare_push.py")
+        return [python, script, "--nodes", str(work.agents), "--seed", str(seed)]
     if work.peer == "gossipy":
         script, size = "gossipy_digits.py", ["--nodes", str(work.agents)]
     else:
@@ -152,6 +163,8 @@ def last_json(text: str) -> dict[str, Any]:
 def swarm_figures(summary: dict[str, Any], work: Work) -> dict[str, Any]:
     results = summary.get("results", {})
     figures = {"mean_accuracy": results.get("accuracy"), "wall_time": summary.get("wall_time")}
+    if work.peer == "bare":
+        return {"wall_time": summary.get("wall_time"), "rounds": results.get("rounds_to_all")}
     if work.peer == "gossipy":
         figures["accuracy"] = results.get("accuracy")
     else:
@@ -193,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gossipy-python", help="python of the gossipy virtualenv")
     parser.add_argument("--flower-python", help="python of the Flower virtualenv")
     parser.add_argument(
+        "--bare-python",
+        default=sys.executable,
+        help="python with numpy for the bare push loop (default: this one)",
+    )
+    parser.add_argument(
         "--work",
         action="append",
         choices=[*WORKS, "all"],
@@ -212,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("swarm is not on PATH: give --swarm")
     keys = args.work or list(DEFAULT_WORKS)
     works = list(WORKS.values()) if "all" in keys else [WORKS[k] for k in dict.fromkeys(keys)]
-    pythons = {"gossipy": args.gossipy_python, "flower": args.flower_python}
+    pythons = {
+        "gossipy": args.gossipy_python,
+        "flower": args.flower_python,
+        "bare": args.bare_python,
+    }
 
     rows: list[str] = []
     notes: list[str] = []
@@ -241,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         inside = f"{work.peer}'s own timer {fmt(peer.median('seconds'), 1)} s"
         inside += f", swarm's wall_time {fmt(ours.median('wall_time'), 1)} s"
         extra = ""
+        if work.peer == "bare":
+            extra = (
+                f"; rounds to inform all: bare {fmt(peer.median('rounds'), 0)}, "
+                f"swarm {fmt(ours.median('rounds'), 0)}"
+            )
         if work.peer == "flower":
             extra = f"; swarm mean accuracy over agents {fmt(ours.median('mean_accuracy'), 3)}"
         notes.append(f"{work.title}: {memory}; {inside}{extra}")
