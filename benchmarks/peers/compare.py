@@ -196,6 +196,13 @@ def measure(
     return peer, ours
 
 
+def ratio(peer: float, ours: float) -> str:
+    """peer / swarm, with the inverse spelled out when swarm is the slower one."""
+    if peer >= ours:
+        return f"{peer / ours:.1f}"
+    return f"{peer / ours:.3f} (swarm {ours / peer:.0f}x slower)"
+
+
 def fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -249,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             f"| {work.title} | {peer.seconds:.1f} | {fmt(peer.median('accuracy'), 3)} "
             f"| {ours.seconds:.1f} | {fmt(ours.median('accuracy'), 3)} "
-            f"| {peer.seconds / ours.seconds:.1f} |"
+            f"| {ratio(peer.seconds, ours.seconds)} |"
         )
         memory = (
             f"peak RSS {peer.rss:.0f} MiB largest process"
@@ -260,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             + f" vs swarm {ours.rss:.0f} MiB"
         )
-        inside = f"{work.peer}'s own timer {fmt(peer.median('seconds'), 1)} s"
+        inside = f"{work.peer}'s own timer {fmt(peer.median('seconds'), 3)} s"
         inside += f", swarm's wall_time {fmt(ours.median('wall_time'), 1)} s"
         extra = ""
         if work.peer == "bare":
