@@ -36,6 +36,14 @@ def test_cloud_titan_is_within_two_points_of_the_centralized_baseline() -> None:
     assert low - 1e-12 <= results["accuracy"] <= high + 1e-12
 
 
+def test_the_centralized_baseline_trains_as_long_as_the_fleet_up_to_100_epochs() -> None:
+    """A run of thousands of rounds must not spend most of its time on the baseline."""
+    short = run_scenario(learning("gossip", count=4, rounds=7, local_epochs=2))["results"]
+    assert short["baseline_epochs"] == 14
+    long = run_scenario(learning("gossip", count=4, rounds=130))["results"]
+    assert long["baseline_epochs"] == 100 and long["baseline_accuracy"] > 0.9
+
+
 def test_ring_all_reduce_traffic_per_node_is_exactly_the_law() -> None:
     n = 10
     summary = run_scenario(learning("allreduce", count=n, rounds=5))
