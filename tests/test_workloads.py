@@ -134,8 +134,11 @@ def test_bad_learning_and_device_keys_are_one_line_errors(override, needle) -> N
 
 def test_a_shard_size_larger_than_the_data_is_a_scenario_error() -> None:
     scenario = learning("gossip", count=10, shard_size=500)
-    with pytest.raises(ScenarioError, match="shard_size 500 x 10 agents needs 5000 samples"):
+    with pytest.raises(
+        ScenarioError, match="shard_size 500 x 10 agents needs 5000 samples"
+    ) as info:
         Fleet(scenario)
+    assert "with learn.overlap = true each agent draws its own" in str(info.value)
 
 
 def test_an_overlapping_shard_larger_than_the_data_is_a_scenario_error(capsys) -> None:

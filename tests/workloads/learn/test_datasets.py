@@ -206,12 +206,7 @@ def test_shard_is_deterministic(digits, iid):
     ("args", "kwargs", "msg"),
     [
         ((0,), {}, "n_agents must be >= 1, got 0"),
-        (
-            (1348,),
-            {},
-            "1348 agents need at least 1348 samples; digits has 1347 for training "
-            "(overlapping shards let agents share samples)",
-        ),
+        ((1348,), {}, "1348 agents need at least 1348 samples; digits has 1347 for training"),
         (
             (10,),
             {"shard_size": 500},

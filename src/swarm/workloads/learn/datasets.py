@@ -24,6 +24,7 @@ __all__ = [
     "TELEMATICS_FEATURES",
     "TELEMATICS_KINDS",
     "Dataset",
+    "NotEnoughData",
     "load",
     "shard",
     "shard_label_counts",
@@ -179,6 +180,11 @@ def load(name: str, seed: int = 0, test_fraction: float = 0.25) -> Dataset:
 # --------------------------------------------------------------------------- sharding
 
 
+class NotEnoughData(ValueError):
+    """Disjoint shards cannot be dealt: the fleet asks for more samples than there are
+    (overlapping shards could)."""
+
+
 def _count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise ValueError(f"{what} must be an int, got {value!r}")
@@ -232,14 +238,13 @@ def shard(
             raise ValueError(f"there is no data to draw shards from; {_have(n, dataset)}")
         return _overlapping(y, n_agents, size, rng, None if iid else classes_per_agent, dataset)
     if n_agents > n:
-        raise ValueError(
-            f"{n_agents} agents need at least {n_agents} samples; {_have(n, dataset)} "
-            "(overlapping shards let agents share samples)"
+        raise NotEnoughData(
+            f"{n_agents} agents need at least {n_agents} samples; {_have(n, dataset)}"
         )
     if size is not None and size * n_agents > n:
-        raise ValueError(
+        raise NotEnoughData(
             f"shard_size {size} x {n_agents} agents needs {size * n_agents} samples; "
-            f"{_have(n, dataset)} (overlapping shards let agents share samples)"
+            f"{_have(n, dataset)}"
         )
     if iid:
         order = rng.permutation(n)

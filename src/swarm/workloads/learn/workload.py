@@ -74,6 +74,11 @@ class Learning:
                 dataset=learn.dataset,
                 overlap=learn.overlap,
             )
+        except datasets.NotEnoughData as exc:
+            raise ScenarioError(
+                f"learn: {exc}; with learn.overlap = true each agent draws its own "
+                "learn.shard_size samples, and shards may share them"
+            ) from None
         except ValueError as exc:
             raise ScenarioError(f"learn: {exc}") from None
         options = learner_options(learn)
