@@ -18,7 +18,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from swarm import __version__, workloads
@@ -35,6 +42,20 @@ Every scenario key can be set with --set SECTION.KEY=VALUE (VALUE is TOML; bare 
 are strings). `swarm scenarios` lists the built-ins; `swarm scenarios NAME` prints one.
 """
 
+
+EPILOG_SWEEP = """\
+examples:
+  swarm sweep rumor --grid gossip.k=1,2,3,4 --repeat 5 --out sweeps/k
+  swarm sweep sybil-fedavg --grid learn.aggregator=mean,median,multi-krum \\
+      --grid sybil.count=0,2,5 --repeat 3 --jobs 2 --out sweeps/attack
+  swarm sweep fleet --zip fleet.count=100,1000 --zip run.rounds=20,40 --out sweeps/n
+
+--grid values are TOML separated by commas (bare words are strings); the grids'
+product is swept, --zip keys vary together. Seeds are --seed (default: the scenario's
+run.seed), +1, ... for --repeat runs of every point. DIR gets results.csv (a row per
+run), summary.csv (per point: mean, sd, 95% interval of every result) and runs/ (each
+run's own files). Run the same command again to finish a sweep that was stopped.
+"""
 
 EPILOG_TUI = """\
 examples:
@@ -103,6 +124,57 @@ def _parser() -> argparse.ArgumentParser:
         help="with --broker: run the fleet in N worker processes on this machine (shared "
         f"connections); at most {MAX_SHARDS} and no more than the fleet's agents",
     )
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a scenario over a grid of keys and seeds, into CSV tables",
+        description="Run a scenario once per grid point and seed, in parallel processes, "
+        "and tabulate every result (embedded broker: deterministic for the same seeds).",
+        epilog=EPILOG_SWEEP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("scenario", help="a built-in name or a .toml path")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="sweep a key over these values (repeatable: the product of all grids)",
+    )
+    sweep.add_argument(
+        "--zip",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="keys that vary together, value i with value i (repeatable, equal lengths)",
+    )
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a scenario key for every run, as in swarm run (repeatable)",
+    )
+    sweep.add_argument(
+        "--repeat", type=_positive_int, default=1, metavar="R", help="seeds per point (1)"
+    )
+    sweep.add_argument("--seed", type=_non_negative_int, help="the first seed (run.seed)")
+    sweep.add_argument(
+        "--jobs", type=_positive_int, default=1, metavar="J", help="worker processes (1)"
+    )
+    sweep.add_argument(
+        "--out", type=Path, default=Path("sweep"), metavar="DIR", help="output (./sweep)"
+    )
+    sweep.add_argument(
+        "--max-runs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="refuse a sweep of more runs than this unless --yes (default 1000)",
+    )
+    sweep.add_argument("--yes", action="store_true", help="run however many runs it takes")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
     worker = sub.add_parser(
         "worker",
@@ -311,6 +383,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -343,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "scenarios":
             return _cmd_scenarios(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
         if args.command == "broker":
             return _cmd_broker(args)
         if args.command == "decode":
@@ -367,6 +448,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("swarm: interrupted", file=sys.stderr)
         return 130
     return 2  # pragma: no cover - argparse guarantees a command
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from swarm.run.sweep import DEFAULT_MAX_RUNS, SweepError, execute, plan, write_tables
+
+    limit = args.max_runs or DEFAULT_MAX_RUNS
+    try:
+        the_plan = plan(
+            args.scenario,
+            args.grid,
+            args.zip,
+            args.overrides,
+            repeat=args.repeat,
+            seed=args.seed,
+            max_runs=sys.maxsize if args.yes else limit,
+        )
+    except SweepError as exc:
+        raise ScenarioError(str(exc)) from None
+    out: Path = args.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ScenarioError(f"--out {str(out)!r}: cannot create it ({exc})") from None
+    failed = 0
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=args.quiet,
+    )
+    with progress:
+        task = progress.add_task(f"sweep of {len(the_plan.jobs)} runs", total=len(the_plan.jobs))
+
+        def on_done(outcome: Any, done: int, total: int) -> None:
+            nonlocal failed
+            if outcome[1] is None:
+                failed += 1
+                progress.console.print(f"run {outcome[0].run_id} failed: {outcome[2]}")
+            progress.update(task, completed=done)
+
+        outcomes = execute(the_plan, out, jobs=args.jobs, on_done=on_done)
+    write_tables(the_plan, outcomes, out)
+    print(
+        f"{len(outcomes) - failed} of {len(outcomes)} runs ok over {the_plan.points} points: "
+        f"{out / 'results.csv'}, {out / 'summary.csv'}",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
