@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shlex
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -444,9 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as exc:  # the environment (no broker, no mosquitto), not the input
         print(f"swarm: error: {exc}", file=sys.stderr)
         return getattr(exc, "status", 1)  # an interrupted run: 128 + the signal
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("swarm: interrupted", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, _Terminated) else 130
     return 2  # pragma: no cover - argparse guarantees a command
 
 
@@ -490,14 +491,33 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                 progress.console.print(f"run {outcome[0].run_id} failed: {outcome[2]}")
             progress.update(task, completed=done)
 
-        outcomes = execute(the_plan, out, jobs=args.jobs, on_done=on_done)
-    write_tables(the_plan, outcomes, out)
+        # SIGTERM stops a sweep as Ctrl-C does (the workers go with it); what finished
+        # stays, and the same command finishes the rest.
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        try:
+            outcomes = execute(the_plan, out, jobs=args.jobs, on_done=on_done)
+        except OSError as exc:
+            raise ScenarioError(f"--out {str(out)!r}: {exc}") from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    try:
+        write_tables(the_plan, outcomes, out)
+    except OSError as exc:
+        raise ScenarioError(f"writing the tables in {str(out)!r}: {exc}") from None
     print(
         f"{len(outcomes) - failed} of {len(outcomes)} runs ok over {the_plan.points} points: "
         f"{out / 'results.csv'}, {out / 'summary.csv'}",
         file=sys.stderr,
     )
     return 1 if failed else 0
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, unwinding like Ctrl-C (exit status 143)."""
+
+
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    raise _Terminated
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:

@@ -108,6 +108,28 @@ def test_a_killed_sweep_redoes_only_what_did_not_finish(tmp_path: Path) -> None:
     assert len(results) == 10 and {r["status"] for r in results} == {"ok"}
 
 
+def test_sigterm_stops_a_parallel_sweep_and_its_workers(tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "s"
+    argv = [sys.executable, "-m", "swarm", "sweep", "fleet", "--grid", "gossip.fanout=1,2"]
+    argv += ["--repeat", "6", "--set", "run.rounds=30", "--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen([*argv, "--quiet"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("runs/*/summary.json"))) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert workers
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "swarm: interrupted" in err
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, "workers outlived the sweep"
+    done = subprocess.run([*argv, "--quiet"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(rows(out / "results.csv")) == 12
+
+
 def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, capsys) -> None:
     out = tmp_path / "s"
     argv = ["sweep", "fleet", "--set", "fleet.workload=learn", "--set", "fleet.count=4"]

@@ -23,10 +23,11 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import statistics
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RUNS = 1000  # a bigger sweep must be asked for (--yes)
+POLL_S = 0.05  # how often the parent looks for finished runs
 RUN_COLUMNS = ("run", "point", "seed", "status", "wall_time_s", "error")
 
 
@@ -204,17 +206,32 @@ def _finished(run_dir: Path) -> dict[str, Any] | None:
         summary = json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError):
         return None
-    return summary if isinstance(summary, dict) and "results" in summary else None
+    if not isinstance(summary, dict) or "results" not in summary:
+        return None
+    # A run that was interrupted, or ended early, is not finished: it is run again.
+    return summary if summary.get("complete") is not False else None
 
 
 def _run_one(scenario: dict[str, Any], run_dir: str) -> dict[str, Any]:
-    """A worker's job: one run into `run_dir` (emptied first: a killed run leaves parts).
-    The scenario travels as its plain data and is checked again where it runs."""
+    """One run into `run_dir` (emptied first: a killed run leaves parts). The scenario
+    travels as its plain data and is checked again where it runs."""
     from swarm.run.runner import run_scenario
     from swarm.scenario import from_dict
 
     shutil.rmtree(run_dir, ignore_errors=True)
     return run_scenario(from_dict(scenario), out_dir=Path(run_dir))
+
+
+def _worker_start() -> None:
+    """A worker leaves Ctrl-C to the sweep, which then stops every worker at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_in_worker(scenario: dict[str, Any], run_dir: str) -> dict[str, Any]:
+    """`_run_one` off the worker's main thread, so the run takes no signals of its own and
+    a worker the sweep terminates (SIGTERM) stops at once instead of finishing the run."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(_run_one, scenario, run_dir).result()
 
 
 Outcome = tuple[Job, dict[str, Any] | None, str]  # job, summary (None: failed), error
@@ -243,9 +260,13 @@ def execute(
         if on_done is not None:
             on_done(outcomes[job.run_id], len(outcomes), total)
 
+    from swarm.run.runner import RunInterrupted
+
     def record(job: Job, result: Callable[[], dict[str, Any]]) -> None:
         try:
             outcome: Outcome = (job, result(), "")
+        except RunInterrupted:
+            raise  # the operator stopped it: so is the sweep
         except Exception as exc:  # a failed run is recorded; the sweep goes on
             outcome = (job, None, f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
         outcomes[job.run_id] = outcome
@@ -260,15 +281,21 @@ def execute(
             record(job, functools.partial(_run_one, data(job), str(runs / job.run_id)))
     elif todo:
         # Fresh interpreters, not forks: the parent has threads (the progress display).
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            pending: dict[Future[dict[str, Any]], Job] = {
-                pool.submit(_run_one, data(job), str(runs / job.run_id)): job for job in todo
-            }
+        # Leaving the block for any reason (an interrupt, too) terminates the workers.
+        with multiprocessing.get_context("spawn").Pool(jobs, _worker_start) as pool:
+            pending = [
+                (job, pool.apply_async(_run_in_worker, (data(job), str(runs / job.run_id))))
+                for job in todo
+            ]
             while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    record(pending.pop(future), future.result)
+                pending[0][1].wait(POLL_S)
+                still = []
+                for job, result in pending:
+                    if result.ready():
+                        record(job, result.get)
+                    else:
+                        still.append((job, result))
+                pending = still
     return [outcomes[job.run_id] for job in the_plan.jobs]
 
 
