@@ -20,6 +20,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 if TYPE_CHECKING:
     from swarm.fleet import Fleet
+    from swarm.run.api import sweep
     from swarm.run.runner import run_scenario
     from swarm.scenario import Scenario, ScenarioError, from_dict
     from swarm.scenario import load as load_scenario
@@ -32,6 +33,7 @@ _PUBLIC = {
     "load_scenario": ("swarm.scenario", "load"),
     "from_dict": ("swarm.scenario", "from_dict"),
     "run_scenario": ("swarm.run.runner", "run_scenario"),
+    "sweep": ("swarm.run.api", "sweep"),
     "Fleet": ("swarm.fleet", "Fleet"),
     "Workload": ("swarm.workloads.base", "Workload"),
     "WorkloadSpec": ("swarm.workloads.base", "WorkloadSpec"),
@@ -48,11 +50,15 @@ __all__ = [
     "__version__",
     "from_dict",
     "load_scenario",
+    "run",
     "run_scenario",
+    "sweep",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "run":  # the package swarm.run, whose module object runs a scenario
+        return importlib.import_module("swarm.run")
     if name not in _PUBLIC:
         raise AttributeError(f"module 'swarm' has no attribute {name!r}")
     module, attribute = _PUBLIC[name]

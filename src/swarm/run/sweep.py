@@ -26,7 +26,7 @@ import shutil
 import signal
 import statistics
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,7 @@ __all__ = [
     "execute",
     "parse_axis",
     "plan",
+    "plan_axes",
     "write_tables",
 ]
 
@@ -142,17 +143,46 @@ def plan(
     """The jobs of a sweep, each scenario built and checked. Seeds are `seed`, `seed` + 1,
     ... (`seed` defaults to the scenario's run.seed), the same at every grid point, so
     points differ only in what the grid changes."""
-    if repeat < 1:
-        raise SweepError(f"--repeat must be at least 1, got {repeat}")
-    axes = [parse_axis(g, "--grid") for g in grids]
-    zipped = [parse_axis(z, "--zip") for z in zips]
     fixed = [parse_axis(s, "--set") for s in sets]
     for key, values in fixed:
         if len(values) != 1:
             raise SweepError(f"--set {key}: one value (vary it with --grid)")
+    return plan_axes(
+        source,
+        [parse_axis(g, "--grid") for g in grids],
+        [parse_axis(z, "--zip") for z in zips],
+        {key: values[0] for key, values in fixed},
+        repeat=repeat,
+        seed=seed,
+        max_runs=max_runs,
+    )
+
+
+Axis = tuple[str, Sequence[Any]]
+
+
+def plan_axes(
+    source: str,
+    axes: Sequence[Axis],
+    zipped: Sequence[Axis] = (),
+    fixed: Mapping[str, Any] | None = None,
+    *,
+    repeat: int = 1,
+    seed: int | None = None,
+    max_runs: int = DEFAULT_MAX_RUNS,
+) -> Plan:
+    """`plan` from values already parsed: (key, values) axes and fixed key -> value."""
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise SweepError(f"--repeat must be a whole number >= 1, got {repeat!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise SweepError(f"--seed must be a whole number >= 0, got {seed!r}")
+    for key, values in [*axes, *zipped]:
+        if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+            raise SweepError(f"{key}: give a non-empty list of values, got {values!r}")
+    fixed = dict(fixed or {})
     keys = [k for k, _ in axes] + [k for k, _ in zipped]
     seen: set[str] = set()
-    for key in [*keys, *(k for k, _ in fixed)]:
+    for key in [*keys, *fixed]:
         if key in seen:
             raise SweepError(f"{key} is given twice (in --grid, --zip or --set)")
         seen.add(key)
@@ -174,7 +204,7 @@ def plan(
             f"the sweep has {total} runs ({len(points)} points x {repeat} repeats), over the "
             f"limit of {max_runs}: pass --yes to run it anyway, or --max-runs N"
         )
-    fixed_items = tuple((k, v[0]) for k, v in fixed)
+    fixed_items = tuple(fixed.items())
     try:
         first = load(source, (), **dict(fixed_items))
     except ScenarioError as exc:
@@ -328,8 +358,11 @@ def _t975(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
-def write_tables(the_plan: Plan, outcomes: Sequence[Outcome], out_dir: Path) -> None:
-    """results.csv (a row per run) and summary.csv (a row per grid point)."""
+def write_tables(
+    the_plan: Plan, outcomes: Sequence[Outcome], out_dir: Path
+) -> list[dict[str, Any]]:
+    """results.csv (a row per run) and summary.csv (a row per grid point); the rows of
+    results.csv, values as the runs gave them (lists and maps as JSON text)."""
     rows: list[dict[str, Any]] = []
     for job, summary, error in outcomes:
         row: dict[str, Any] = {
@@ -376,6 +409,7 @@ def write_tables(the_plan: Plan, outcomes: Sequence[Outcome], out_dir: Path) -> 
     head = ["point", *the_plan.keys, "runs", "ok"]
     columns = head + [k for k in dict.fromkeys(k for r in summary_rows for k in r) if k not in head]
     _write_csv(out_dir / "summary.csv", columns, summary_rows)
+    return rows
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
