@@ -452,7 +452,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from swarm.run.sweep import DEFAULT_MAX_RUNS, SweepError, execute, plan, write_tables
+    from swarm.run.sweep import (
+        DEFAULT_MAX_RUNS,
+        MAX_JOBS,
+        SweepError,
+        execute,
+        plan,
+        write_tables,
+    )
 
     limit = args.max_runs or DEFAULT_MAX_RUNS
     try:
@@ -467,6 +474,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         )
     except SweepError as exc:
         raise ScenarioError(str(exc)) from None
+    if args.jobs > MAX_JOBS:
+        raise ScenarioError(f"--jobs {args.jobs}: at most {MAX_JOBS} worker processes")
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -167,6 +167,16 @@ def test_bad_input_is_one_line_before_any_run(tmp_path: Path, capsys, args, need
     assert not out.exists()
 
 
+def test_absurd_jobs_and_an_out_that_is_a_file_are_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["sweep", "rumor", "--jobs", "100000", "--out", str(tmp_path / "x")]) == 2
+    assert "at most 256 worker processes" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["sweep", "rumor", "--out", str(blocker), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("swarm: error: --out") and err.count("\n") == 1, err
+
+
 def test_yes_lifts_the_run_limit() -> None:
     with pytest.raises(SweepError, match="over the limit of 2"):
         plan("rumor", ["fleet.count=5,6,7"], max_runs=2)

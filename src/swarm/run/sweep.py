@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RUNS = 1000  # a bigger sweep must be asked for (--yes)
+MAX_JOBS = 256  # worker processes; each holds a whole fleet
 POLL_S = 0.05  # how often the parent looks for finished runs
 RUN_COLUMNS = ("run", "point", "seed", "status", "wall_time_s", "error")
 
@@ -276,6 +277,8 @@ def execute(
 ) -> list[Outcome]:
     """Run what has not finished yet; every job's outcome, in plan order. `on_done` gets
     each outcome as it comes, with the count done and the total (resumed ones first)."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise SweepError(f"--jobs must be between 1 and {MAX_JOBS}, got {jobs!r}")
     runs = out_dir / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     outcomes: dict[str, Outcome] = {}
@@ -310,6 +313,7 @@ def execute(
         for job in todo:
             record(job, functools.partial(_run_one, data(job), str(runs / job.run_id)))
     elif todo:
+        jobs = min(jobs, len(todo))
         # Fresh interpreters, not forks: the parent has threads (the progress display).
         # Leaving the block for any reason (an interrupt, too) terminates the workers.
         with multiprocessing.get_context("spawn").Pool(jobs, _worker_start) as pool:
