@@ -174,6 +174,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="refuse a sweep of more runs than this unless --yes (default 1000)",
     )
+    sweep.add_argument(
+        "--cluster",
+        metavar="tcp://HOST:PORT",
+        help="run on a Dask distributed cluster (dask scheduler / dask worker; pip install "
+        "'swarm-fleet[cluster]') instead of --jobs local processes; runs keep only their "
+        "summary.json",
+    )
     sweep.add_argument("--yes", action="store_true", help="run however many runs it takes")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -504,7 +511,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         # stays, and the same command finishes the rest.
         previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
         try:
-            outcomes = execute(the_plan, out, jobs=args.jobs, on_done=on_done)
+            outcomes = execute(the_plan, out, jobs=args.jobs, cluster=args.cluster, on_done=on_done)
         except OSError as exc:
             raise ScenarioError(f"--out {str(out)!r}: {exc}") from None
         finally:

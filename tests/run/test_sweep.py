@@ -130,6 +130,64 @@ def test_sigterm_stops_a_parallel_sweep_and_its_workers(tmp_path: Path) -> None:
     assert len(rows(out / "results.csv")) == 12
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path):
+    """A real Dask scheduler and two single-threaded workers, as processes on 127.0.0.1."""
+    pytest.importorskip("distributed")
+    bin_dir = Path(sys.executable).parent
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(bin_dir / "dask")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": tmp_path}
+    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    worker = [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+    worker += ["--host", "127.0.0.1", "--local-directory", str(tmp_path / "dask")]
+    procs = [subprocess.Popen(scheduler, **quiet)]
+    procs += [subprocess.Popen(worker, **quiet) for _ in range(2)]
+    try:
+        from dask.distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_a_dask_cluster_gives_the_rows_a_local_sweep_gives(tmp_path: Path, dask_cluster) -> None:
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert main(["sweep", "rumor", *GRID, "--out", str(local), "--quiet"]) == 0
+    argv = ["sweep", "rumor", *GRID, "--out", str(remote), "--cluster", dask_cluster]
+    assert main([*argv, "--quiet"]) == 0
+    for table in ("results.csv", "summary.csv"):
+        assert without_wall_time(rows(local / table)) == without_wall_time(rows(remote / table))
+    assert len(list(remote.glob("runs/*/summary.json"))) == 18
+    assert main([*argv, "--quiet"]) == 0  # all finished: nothing goes to the cluster again
+
+
+def test_an_unreachable_cluster_is_one_line_and_exit_1(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("distributed")
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nobody listens there
+    argv = ["sweep", "rumor", "--cluster", address, "--out", str(tmp_path / "s"), "--quiet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("swarm: error: cannot reach the Dask scheduler") and err.count("\n") == 1
+
+
 def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, capsys) -> None:
     out = tmp_path / "s"
     argv = ["sweep", "fleet", "--set", "fleet.workload=learn", "--set", "fleet.count=4"]

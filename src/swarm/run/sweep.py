@@ -36,6 +36,7 @@ from swarm.scenario import Scenario, ScenarioError, load
 
 __all__ = [
     "DEFAULT_MAX_RUNS",
+    "ClusterError",
     "Job",
     "Plan",
     "SweepError",
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RUNS = 1000  # a bigger sweep must be asked for (--yes)
+CLUSTER_TIMEOUT_S = 10  # to reach the scheduler
 MAX_JOBS = 256  # worker processes; each holds a whole fleet
 POLL_S = 0.05  # how often the parent looks for finished runs
 RUN_COLUMNS = ("run", "point", "seed", "status", "wall_time_s", "error")
@@ -253,6 +255,15 @@ def _run_one(scenario: dict[str, Any], run_dir: str) -> dict[str, Any]:
     return run_scenario(from_dict(scenario), out_dir=Path(run_dir))
 
 
+def _run_for_cluster(scenario: dict[str, Any]) -> dict[str, Any]:
+    """A cluster worker's job: one run, its summary sent back (the worker may be on
+    another machine, so the sweep writes the files it keeps itself)."""
+    from swarm.run.runner import run_scenario
+    from swarm.scenario import from_dict
+
+    return run_scenario(from_dict(scenario))
+
+
 def _worker_start() -> None:
     """A worker leaves Ctrl-C to the sweep, which then stops every worker at once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -273,10 +284,15 @@ def execute(
     out_dir: Path,
     *,
     jobs: int = 1,
+    cluster: str | None = None,
     on_done: Callable[[Outcome, int, int], None] | None = None,
 ) -> list[Outcome]:
     """Run what has not finished yet; every job's outcome, in plan order. `on_done` gets
-    each outcome as it comes, with the count done and the total (resumed ones first)."""
+    each outcome as it comes, with the count done and the total (resumed ones first).
+
+    `cluster` (tcp://HOST:PORT) sends the runs to a Dask distributed scheduler instead of
+    local processes; a run keeps only its summary.json there (under ``runs/``, written
+    here), since its worker may be on another machine."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise SweepError(f"--jobs must be between 1 and {MAX_JOBS}, got {jobs!r}")
     runs = out_dir / "runs"
@@ -309,7 +325,9 @@ def execute(
     def data(job: Job) -> dict[str, Any]:
         return the_plan.scenario(job).to_dict()
 
-    if jobs <= 1:
+    if cluster is not None and todo:
+        _on_cluster(cluster, todo, data, runs, record)
+    elif jobs <= 1:
         for job in todo:
             record(job, functools.partial(_run_one, data(job), str(runs / job.run_id)))
     elif todo:
@@ -331,6 +349,45 @@ def execute(
                         still.append((job, result))
                 pending = still
     return [outcomes[job.run_id] for job in the_plan.jobs]
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot be reached or used (exit status 1: not the input's fault)."""
+
+
+def _on_cluster(
+    address: str,
+    todo: Sequence[Job],
+    data: Callable[[Job], dict[str, Any]],
+    runs: Path,
+    record: Callable[[Job, Callable[[], dict[str, Any]]], None],
+) -> None:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise ClusterError("--cluster needs Dask: pip install 'swarm-fleet[cluster]'") from None
+    try:
+        client = Client(address, timeout=CLUSTER_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    with client:
+        futures = {
+            client.submit(_run_for_cluster, data(job), key=f"swarm-run-{job.run_id}"): job
+            for job in todo
+        }
+        for future in as_completed(futures):
+            job = futures[future]
+
+            def result(future: Any = future, job: Job = job) -> dict[str, Any]:
+                summary: dict[str, Any] = future.result()
+                run_dir = runs / job.run_id
+                run_dir.mkdir(parents=True, exist_ok=True)
+                from swarm.run.runner import write_summary
+
+                write_summary(run_dir, summary)
+                return summary
+
+            record(job, result)
 
 
 # --------------------------------------------------------------------------- tables
