@@ -16,12 +16,18 @@ from swarm import wire
 from swarm.protocols.gossip.core import ProtocolViolation, Send
 from swarm.protocols.gossip.topology import Topology
 
-__all__ = ["PROTOCOLS", "Aggregation", "PairwiseAverage", "PushSum"]
+__all__ = ["CODES", "PROTOCOLS", "Aggregation", "PairwiseAverage", "PushSum"]
 
-PUSH_SUM = wire.register_kind("push-sum", 17)
-AVG_OFFER = wire.register_kind("avg-offer", 18)
-AVG_REPLY = wire.register_kind("avg-reply", 19)
-AVG_BUSY = wire.register_kind("avg-busy", 20)
+CODES: dict[str, int] = {  # the wire codes of this module's kinds (docs/wire.md)
+    "push-sum": 17,
+    "avg-offer": 18,
+    "avg-reply": 19,
+    "avg-busy": 20,
+}
+PUSH_SUM = wire.register_kind("push-sum", CODES["push-sum"])
+AVG_OFFER = wire.register_kind("avg-offer", CODES["avg-offer"])
+AVG_REPLY = wire.register_kind("avg-reply", CODES["avg-reply"])
+AVG_BUSY = wire.register_kind("avg-busy", CODES["avg-busy"])
 
 Value = float | np.ndarray
 

@@ -21,15 +21,24 @@ from swarm.protocols.gossip.core import ProtocolViolation, Send
 from swarm.protocols.gossip.dedup import SeenCache
 from swarm.protocols.gossip.topology import Topology
 
-__all__ = ["PROTOCOLS", "Dissemination", "Pull", "Push", "PushPull", "RumorMongering"]
+__all__ = ["CODES", "PROTOCOLS", "Dissemination", "Pull", "Push", "PushPull", "RumorMongering"]
 
-PUSH = wire.register_kind("push", 10)
-PULL = wire.register_kind("pull", 11)
-PULL_REPLY = wire.register_kind("pull-reply", 12)
-EXCHANGE = wire.register_kind("exchange", 13)
-EXCHANGE_REPLY = wire.register_kind("exchange-reply", 14)
-RUMOR = wire.register_kind("rumor", 15)
-FEEDBACK = wire.register_kind("feedback", 16)
+CODES: dict[str, int] = {  # the wire codes of this module's kinds (docs/wire.md)
+    "push": 10,
+    "pull": 11,
+    "pull-reply": 12,
+    "exchange": 13,
+    "exchange-reply": 14,
+    "rumor": 15,
+    "feedback": 16,
+}
+PUSH = wire.register_kind("push", CODES["push"])
+PULL = wire.register_kind("pull", CODES["pull"])
+PULL_REPLY = wire.register_kind("pull-reply", CODES["pull-reply"])
+EXCHANGE = wire.register_kind("exchange", CODES["exchange"])
+EXCHANGE_REPLY = wire.register_kind("exchange-reply", CODES["exchange-reply"])
+RUMOR = wire.register_kind("rumor", CODES["rumor"])
+FEEDBACK = wire.register_kind("feedback", CODES["feedback"])
 
 MAX_RUMORS_PER_MESSAGE = 4096
 _MAX_ID = 1 << 64

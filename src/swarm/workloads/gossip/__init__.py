@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from swarm.protocols.gossip import aggregation, dissemination
 from swarm.workloads.base import WorkloadSpec
 
 __all__ = ["SPEC"]
@@ -10,33 +11,9 @@ SPEC = WorkloadSpec(
     name="gossip",
     summary="spread a rumor or average values (gossip.protocol)",
     factory="swarm.workloads.gossip.workload:Gossip",
-    kinds=(
-        "push",
-        "pull",
-        "pull-reply",
-        "exchange",
-        "exchange-reply",
-        "rumor",
-        "feedback",
-        "push-sum",
-        "avg-offer",
-        "avg-reply",
-        "avg-busy",
-    ),
-    # The codes of swarm.protocols.gossip.dissemination and .aggregation, which own them.
-    codes={
-        "push": 10,
-        "pull": 11,
-        "pull-reply": 12,
-        "exchange": 13,
-        "exchange-reply": 14,
-        "rumor": 15,
-        "feedback": 16,
-        "push-sum": 17,
-        "avg-offer": 18,
-        "avg-reply": 19,
-        "avg-busy": 20,
-    },
+    # The protocol modules own their kinds and codes; scenarios import them anyway.
+    kinds=(*dissemination.CODES, *aggregation.CODES),
+    codes={**dissemination.CODES, **aggregation.CODES},
     behaviours=("flood", "eclipse"),
     panels=("gossip",),
     clean_keys=("residue", "t_last", "variance_final", "max_error"),
