@@ -11,9 +11,11 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
+    "Shard",
     "check_data",
     "check_features",
     "check_setup",
+    "check_shard",
     "check_training",
     "check_vector",
     "score",
@@ -71,6 +73,33 @@ def check_data(
         unknown = np.unique(y[~known])
         raise ValueError(f"labels {unknown.tolist()} are not among {classes.tolist()}")
     return X, y
+
+
+Shard = tuple[np.ndarray, np.ndarray, np.ndarray]  # checked X, y, and what a learner derives
+
+
+def check_shard(
+    last: Shard | None,
+    X: np.ndarray,
+    y: np.ndarray,
+    n_features: int,
+    classes: np.ndarray,
+    derive: Callable[[np.ndarray], np.ndarray],
+) -> tuple[Shard, Shard | None]:
+    """(X, y) checked, with `derive(y)` beside them, and what to remember for next time.
+
+    A device trains on the same shard every round, and checking it again each time cost
+    more than the step: a read-only (X, y) that passed unchanged is remembered (`last`)
+    and, when the very same arrays come back, not checked again.
+    """
+    if last is not None and last[0] is X and last[1] is y:
+        return last, last
+    Xc, yc = check_data(X, y, n_features, classes)
+    checked = (Xc, yc, derive(yc))
+    frozen = isinstance(X, np.ndarray) and isinstance(y, np.ndarray)
+    if frozen and Xc is X and yc is y and not (X.flags.writeable or y.flags.writeable):
+        return checked, checked  # nobody can change it behind our back
+    return checked, last
 
 
 def check_training(epochs: object, batch_size: object) -> None:

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from swarm.workloads.learn.checks import (
+    Shard,
     check_data,
     check_features,
     check_setup,
+    check_shard,
     check_training,
     check_vector,
     score,
@@ -83,7 +85,7 @@ class LinearLearner:
         self.version = 0
         # The last read-only (X, y) checked, and its signs: a device trains on the same
         # shard every round, and checking it again each time cost more than the step.
-        self._shard: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._shard: Shard | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -132,15 +134,10 @@ class LinearLearner:
             train_together([(self, X, signs, order)])
         return int(order.size)
 
-    def _checked(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        shard = self._shard
-        if shard is not None and shard[0] is X and shard[1] is y:
-            return shard
-        Xc, yc = check_data(X, y, self.n_features, self.classes)
-        checked = (Xc, yc, self._signs(yc))
-        frozen = isinstance(X, np.ndarray) and isinstance(y, np.ndarray)
-        if frozen and Xc is X and yc is y and not (X.flags.writeable or y.flags.writeable):
-            self._shard = checked  # nobody can change it behind our back
+    def _checked(self, X: np.ndarray, y: np.ndarray) -> Shard:
+        checked, self._shard = check_shard(
+            self._shard, X, y, self.n_features, self.classes, self._signs
+        )
         return checked
 
     def plan(

@@ -17,9 +17,11 @@ from typing import Any, Final
 import numpy as np
 
 from swarm.workloads.learn.checks import (
+    Shard,
     check_data,
     check_features,
     check_setup,
+    check_shard,
     check_training,
     check_vector,
     score,
@@ -97,7 +99,7 @@ class MLPLearner:
         self.version = 0
         # The last read-only (X, y) checked, and the labels' class indices: a device
         # trains on the same shard every round, so it is checked once.
-        self._shard: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._shard: Shard | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -119,16 +121,14 @@ class MLPLearner:
         self._params[:] = check_vector(vector, self.size)
         self.version += 1
 
-    def _checked(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        shard = self._shard
-        if shard is not None and shard[0] is X and shard[1] is y:
-            return shard
-        Xc, yc = check_data(X, y, self.n_features, self.classes)
-        checked = (Xc, yc, np.searchsorted(self.classes, yc))
-        frozen = isinstance(X, np.ndarray) and isinstance(y, np.ndarray)
-        if frozen and Xc is X and yc is y and not (X.flags.writeable or y.flags.writeable):
-            self._shard = checked  # nobody can change it behind our back
+    def _checked(self, X: np.ndarray, y: np.ndarray) -> Shard:
+        checked, self._shard = check_shard(
+            self._shard, X, y, self.n_features, self.classes, self._label_indices
+        )
         return checked
+
+    def _label_indices(self, y: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.classes, y)
 
     def train(
         self,
