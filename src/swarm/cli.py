@@ -30,6 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 from swarm import __version__, workloads
+from swarm.run.sweep import flatten
 from swarm.scenario import ScenarioError, builtin_names, from_dict, load
 
 RUN_FILES = ("metrics.jsonl", "events.jsonl", "summary.json")  # what --out DIR receives
@@ -917,13 +918,6 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
-    """One row per figure: nested tables become dotted names."""
-    if not isinstance(value, dict):
-        return [(prefix, value)]
-    return [row for key, item in value.items() for row in _flatten(f"{prefix}.{key}", item)]
-
-
 def _print_summary(summary: dict[str, Any]) -> None:
     console = Console()
     table = Table(title=f"run {summary['scenario']['run']['name']!r}", title_justify="left")
@@ -943,7 +937,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         ("speed-up", speedup),
     ]
     rows += [(f"messages.{k}", v) for k, v in summary["messages"].items()]
-    rows += _flatten("results", summary["results"])
+    rows += flatten("results", summary["results"])
     if summary["crashes"]:
         rows.append(("crashed agents", len(summary["crashes"])))
     for name, value in rows:

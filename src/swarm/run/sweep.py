@@ -25,14 +25,13 @@ import os
 import shutil
 import signal
 import statistics
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swarm.scenario import Scenario, ScenarioError, load
+from swarm.scenario import Scenario, ScenarioError, load, parse_value
 
 __all__ = [
     "DEFAULT_MAX_RUNS",
@@ -41,6 +40,7 @@ __all__ = [
     "Plan",
     "SweepError",
     "execute",
+    "flatten",
     "parse_axis",
     "plan",
     "plan_axes",
@@ -105,16 +105,6 @@ def _split_values(text: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
-def _value(raw: str) -> Any:
-    """A TOML value, or the bare word itself (`gossip.protocol=pull`)."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-    except RecursionError:
-        raise SweepError(f"value {raw[:40]!r} is nested too deeply") from None
-
-
 def parse_axis(text: str, option: str = "--grid") -> tuple[str, list[Any]]:
     """`section.key=V1,V2,...` -> (key, values); every value is TOML or a bare word."""
     if "=" not in text:
@@ -122,7 +112,7 @@ def parse_axis(text: str, option: str = "--grid") -> tuple[str, list[Any]]:
     key, raw = (part.strip() for part in text.split("=", 1))
     if key.count(".") != 1 or not all(key.split(".")):
         raise SweepError(f"{option} {text!r}: the key must be section.key, e.g. gossip.fanout")
-    values = [] if not raw else [_value(v) for v in _split_values(raw)]
+    values = [] if not raw else [parse_value(v, f"{option} {key}") for v in _split_values(raw)]
     if not values or any(v == "" for v in values):
         raise SweepError(f"{option} {key}: give at least one value, and no empty ones")
     return key, values
@@ -393,10 +383,11 @@ def _on_cluster(
 # --------------------------------------------------------------------------- tables
 
 
-def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+def flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """(dotted name, value) for every figure: nested tables become dotted names."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _flatten(f"{prefix}.{key}", item)
+            yield from flatten(f"{prefix}.{key}", item)
     else:
         yield prefix, value
 
@@ -438,7 +429,7 @@ def write_tables(
         if summary is not None:
             row["rounds"] = summary["rounds"]
             row["complete"] = summary["complete"]
-            row |= {k: _cell(v) for k, v in _flatten("results", summary["results"])}
+            row |= {k: _cell(v) for k, v in flatten("results", summary["results"])}
         rows.append(row)
     fixed = [*RUN_COLUMNS[:2], *the_plan.keys, *RUN_COLUMNS[2:], "rounds", "complete"]
     extra = sorted({k for row in rows for k in row} - set(fixed))

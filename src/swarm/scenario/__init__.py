@@ -35,6 +35,7 @@ __all__ = [
     "load",
     "loads",
     "parse_override",
+    "parse_value",
 ]
 
 PROTOCOLS = (*dissemination.PROTOCOLS, *aggregation.PROTOCOLS)
@@ -450,13 +451,17 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     if path.count(".") != 1:
         raise ScenarioError(f"--set {text!r}: the key must be section.key, e.g. gossip.fanout=3")
     section, key = path.split(".")
+    return section, key, parse_value(raw, f"--set {path}")
+
+
+def parse_value(raw: str, where: str) -> Any:
+    """A command line's value: TOML, or else the bare word itself (gossip.protocol=pull)."""
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        return tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw.strip()  # bare words: --set gossip.protocol=pull
+        return raw.strip()
     except RecursionError:
-        raise ScenarioError(f"--set {path}: the value is nested too deeply") from None
-    return section, key, value
+        raise ScenarioError(f"{where}: the value is nested too deeply") from None
 
 
 def load(
