@@ -19,7 +19,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from swarm import clock, topics, wire
+from swarm import clock, seal, topics, wire
 from swarm.scenario import Scenario, from_dict
 
 __all__ = ["BENCHMARKS", "main"]
@@ -486,7 +486,7 @@ def _header_bytes(payload: bytes) -> int:
     return unpacker.tell()
 
 
-FLEET = frozenset((*wire.FLEET_KINDS, "sealed"))
+FLEET = frozenset((*wire.FLEET_KINDS, seal.SEALED))
 
 
 @contextlib.contextmanager
