@@ -115,7 +115,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "swarm.seal",
         "swarm.activation",
     ),
-    ("swarm.metrics", "swarm.laws"),
+    ("swarm.metrics", "swarm.laws", "swarm.figures"),
     ("swarm.broker",),
     ("swarm.protocols", "swarm.devices"),
     ("=swarm.workloads",),
@@ -163,6 +163,8 @@ AIOMQTT = ("swarm.broker.mqtt", "swarm.broker.shared", "swarm.run.bench")
 def test_only_tui_imports_textual_and_only_the_mqtt_transports_import_aiomqtt() -> None:
     for module, path in MODULES.items():
         text = path.read_text(encoding="utf-8")
+        if module != "swarm.run.plots":  # matplotlib is an optional extra, for reports
+            assert not re.search(r"^\s*(from|import) matplotlib", text, re.M), module
         if not module.startswith("swarm.tui"):
             assert not re.search(r"^\s*(from|import) textual", text, re.M), module
         if not module.startswith(AIOMQTT):

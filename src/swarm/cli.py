@@ -30,6 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 from swarm import __version__, workloads
+from swarm.run.report import brief
 from swarm.run.sweep import flatten
 from swarm.scenario import ScenarioError, builtin_names, from_dict, load
 
@@ -184,6 +185,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--yes", action="store_true", help="run however many runs it takes")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    report = sub.add_parser(
+        "report",
+        help="draw a run or a sweep: PNG figures and report.md",
+        description="Draw the figures a reader expects of a run (its course: coverage, "
+        "accuracy, awareness, energy, with the analytic laws beside) or of a sweep (each "
+        "headline result against the grid, with 95%% intervals), and write report.md with "
+        "the tables. Needs matplotlib: pip install 'swarm-fleet[plot]'.",
+        epilog="examples:\n"
+        "  swarm run rumor --out runs/rumor && swarm report runs/rumor\n"
+        "  swarm sweep rumor --grid gossip.k=1,2,3 --repeat 5 --out sw && swarm report sw",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("directory", type=Path, help="the --out of `swarm run` or `swarm sweep`")
+    report.add_argument(
+        "--out", type=Path, metavar="DIR", help="where to write (default DIRECTORY/report)"
+    )
 
     worker = sub.add_parser(
         "worker",
@@ -433,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_scenarios(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
+        if args.command == "report":
+            return _cmd_report(args)
         if args.command == "broker":
             return _cmd_broker(args)
         if args.command == "decode":
@@ -527,6 +547,22 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if failed else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from swarm.run.report import ReportError, report
+
+    try:
+        done = report(args.directory, args.out)
+    except ReportError as exc:
+        raise ScenarioError(str(exc)) from None
+    except OSError as exc:  # the disk filled or the directory vanished while writing
+        print(f"swarm: error: writing the report: {exc}", file=sys.stderr)
+        return 1
+    print(f"{done.markdown}: {len(done.drawn)} figures", file=sys.stderr)
+    for name, why in done.skipped:
+        print(f"  not drawn: {name}: {why}", file=sys.stderr)
+    return 0
 
 
 class _Terminated(KeyboardInterrupt):
@@ -908,16 +944,6 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        if len(value) > 4:
-            return f"[{_fmt(value[0])}, {_fmt(value[1])}, …, {_fmt(value[-1])}] ({len(value)})"
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return "—" if value is None else str(value)
-
-
 def _print_summary(summary: dict[str, Any]) -> None:
     console = Console()
     table = Table(title=f"run {summary['scenario']['run']['name']!r}", title_justify="left")
@@ -941,7 +967,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if summary["crashes"]:
         rows.append(("crashed agents", len(summary["crashes"])))
     for name, value in rows:
-        table.add_row(name, _fmt(value))
+        table.add_row(name, brief(value))
     console.print(table)
 
 

@@ -7,7 +7,8 @@ round, and asks it for metrics, results, live status and attack figures. Every m
 part of the protocol; a workload with nothing to say returns an empty value.
 
 A `WorkloadSpec` declares a workload without importing it: its message kinds, its scenario
-section and checks, its Sybil behaviours and the dashboard panels it wants. The registry
+section and checks, its Sybil behaviours, the dashboard panels it wants and the figures a
+report draws of it. The registry
 (`swarm.workloads`) holds one spec per name, so a run of one workload loads only its own
 heavy modules (a gossip run imports no scikit-learn) while every kind is known to the codec.
 """
@@ -25,6 +26,7 @@ from swarm.scenario import Scenario
 
 if TYPE_CHECKING:
     from swarm.devices.energy import EnergyMeter
+    from swarm.figures import Figure
     from swarm.protocols.gossip.core import Core
 
 __all__ = [
@@ -204,6 +206,9 @@ class WorkloadSpec:
     clean_keys: tuple[str, ...] = ()  # results a clean-run comparison reports
     label: Callable[[Scenario], str] | None = None  # short description for tables
     info: Callable[[Scenario], dict[str, Any]] = field(default=lambda scenario: {})
+    # What `swarm report` draws of one run, and the results a sweep's figures compare.
+    figures: tuple[Figure, ...] = ()
+    headline: tuple[str, ...] = ()  # dotted results keys
 
     def describe(self, scenario: Scenario) -> str:
         return self.label(scenario) if self.label is not None else self.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from swarm.protocols.gossip import aggregation, dissemination
 from swarm.workloads.base import WorkloadSpec
+from swarm.workloads.gossip.figures import FIGURES, HEADLINE
 
 __all__ = ["SPEC"]
 
@@ -18,4 +19,6 @@ SPEC = WorkloadSpec(
     panels=("gossip",),
     clean_keys=("residue", "t_last", "variance_final", "max_error"),
     label=lambda s: f"gossip ({s.gossip.protocol})",
+    figures=FIGURES,
+    headline=HEADLINE,
 )

@@ -7,6 +7,7 @@ taxis' cores and the fleet workload (`workload`) and the attackers (`attack`).
 from __future__ import annotations
 
 from swarm.workloads.base import WorkloadSpec
+from swarm.workloads.hazards.figures import FIGURES, HEADLINE
 from swarm.workloads.hazards.section import HazardsSection
 
 __all__ = ["SPEC"]
@@ -26,4 +27,6 @@ SPEC = WorkloadSpec(
         "quorum": s.hazards.quorum,
         "share": s.hazards.share,
     },
+    figures=FIGURES,
+    headline=HEADLINE,
 )

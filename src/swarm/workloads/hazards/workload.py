@@ -546,6 +546,8 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
     reached = int(summary["reached"] or 0)
     return {
         "awareness_latency": {key: summary[key] for key in ("p50", "p90", "p99")},
+        # each reached hazard's latency, in the order they appeared: the distribution
+        "awareness_latencies": [float(t) for t in tracker.latencies()],
         "share": h.share,
         "radius_m": h.radius_m,
         "simulated_s": rounds * scenario.gossip.period,

@@ -7,6 +7,7 @@ and the poisoning Sybils live here; `workload.Learning` puts them together for a
 from __future__ import annotations
 
 from swarm.workloads.base import WorkloadSpec
+from swarm.workloads.learn.figures import FIGURES, HEADLINE
 from swarm.workloads.learn.section import LearnSection, check
 
 __all__ = ["SPEC"]
@@ -24,4 +25,6 @@ SPEC = WorkloadSpec(
     clean_keys=("accuracy", "accuracy_spread"),
     label=lambda s: f"learn ({s.learn.strategy} on {s.learn.dataset})",
     info=lambda s: {"strategy": s.learn.strategy},
+    figures=FIGURES,
+    headline=HEADLINE,
 )

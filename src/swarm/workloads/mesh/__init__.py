@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from swarm.workloads.base import WorkloadSpec
+from swarm.workloads.mesh.figures import FIGURES, HEADLINE
 from swarm.workloads.mesh.section import MeshSection
 
 __all__ = ["SPEC"]
@@ -15,4 +16,6 @@ SPEC = WorkloadSpec(
     codes={"mesh": 50},
     section=MeshSection,
     label=lambda s: "mesh sensing",
+    figures=FIGURES,
+    headline=HEADLINE,
 )
