@@ -119,3 +119,14 @@ def test_learners_trained_together_equal_learners_trained_alone(name: str) -> No
         np.testing.assert_allclose(other.get_params(), one.get_params(), rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="one job at a time"):
         linear.train_together([jobs[0], jobs[0]])
+
+
+def test_a_blown_up_model_trains_on_without_overflow_warnings() -> None:
+    """A model a poisoner scaled to 1e300 has margins far past exp's range; its steps are
+    the limit, 0 or a full step, and nothing warns (RuntimeWarnings fail the suite)."""
+    data = load("digits", seed=0)
+    learner = LinearLearner(data.classes, data.n_features, np.random.default_rng(0))
+    learner.train(data.X_train[:30], data.y_train[:30])
+    learner.set_params(learner.get_params() * 1e300)
+    learner.train(data.X_train[30:60], data.y_train[30:60])
+    assert np.isfinite(learner.get_params()).all()

@@ -241,8 +241,11 @@ def train_together(jobs: Sequence[Job]) -> None:
         c, b, sc = coef[:k], intercept[:k], scale[:k]
         x, s = xs[:k, t], ss[:k, t]
         margin = s * (sc[:, None] * np.matmul(c, x[:, :, None])[:, :, 0] + b)
-        # d(log(1 + exp(-margin)))/d(output); within (-1, 1), so never clipped
-        step = (-eta) * (-s / (np.exp(margin) + 1.0))
+        # d(log(1 + exp(-margin)))/d(output); within (-1, 1), so never clipped. A model
+        # a poisoner blew up has huge margins: exp overflows to inf and the step is 0, the
+        # right limit, so the overflow is not worth a warning.
+        with np.errstate(over="ignore"):
+            step = (-eta) * (-s / (np.exp(margin) + 1.0))
         sc *= decay
         # The outer products, each one multiplication (einsum writes them fastest).
         c += np.einsum("ar,af->arf", step / sc[:, None], x, out=outer[:k])
