@@ -413,8 +413,9 @@ def _axis(grid: _Grid) -> tuple[str, bool]:
 
 
 def _groups(grid: _Grid, x_key: str) -> Iterator[tuple[str, list[dict[str, str]]]]:
-    """The grid points by the values of the keys other than `x_key`, labelled by them."""
-    others = [k for k in grid.keys if k != x_key]
+    """The grid points by the values of the keys other than `x_key`, labelled by them.
+    A key that `x_key` decides (zipped with it) is not one more way to group."""
+    others = [k for k in grid.keys if k != x_key and not _decided(grid.points, x_key, k)]
     groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
     for point in grid.points:
         groups.setdefault(tuple(point.get(k, "") for k in others), []).append(point)
@@ -423,6 +424,11 @@ def _groups(grid: _Grid, x_key: str) -> Iterator[tuple[str, list[dict[str, str]]
             f"{k.rpartition('.')[2]}={v}" for k, v in zip(others, values, strict=True)
         )
         yield label or "mean", points
+
+
+def _decided(points: Sequence[Mapping[str, str]], by: str, key: str) -> bool:
+    seen: dict[str, str] = {}
+    return all(seen.setdefault(p.get(by, ""), p.get(key, "")) == p.get(key, "") for p in points)
 
 
 def _draw_across(
