@@ -54,6 +54,24 @@ def test_ring_all_reduce_traffic_per_node_is_exactly_the_law() -> None:
     assert ring["bytes_per_node_per_iteration"] == [predicted, predicted]
 
 
+def test_ring_all_reduce_time_is_the_alpha_beta_law() -> None:
+    """Unlimited links: 2(N-1) latencies, exactly. Finite links: the law plus the
+    envelope each chunk carries, which the law's model bytes leave out."""
+    n, latency = 10, 0.002
+    net = {"network": {"latency": latency, "topology": "complete"}}
+    scenario = learning("allreduce", count=n, rounds=4).to_dict() | net
+    ring = run_scenario(from_dict(scenario))["results"]["allreduce"]
+    assert ring["ring_seconds_per_iteration"] == pytest.approx(2 * (n - 1) * latency, rel=1e-9)
+    assert ring["predicted_ring_seconds_per_iteration"] == pytest.approx(2 * (n - 1) * latency)
+    assert ring["ring_seconds_per_iteration"] <= ring["seconds_per_iteration"]
+    assert 0 < ring["communication_share"] <= 1
+    scenario["network"] = {**net["network"], "bandwidth": 1e7}
+    ring = run_scenario(from_dict(scenario))["results"]["allreduce"]
+    law = laws.ring_allreduce_seconds(n, ring["model_bytes"], 1e7, latency)
+    assert ring["predicted_ring_seconds_per_iteration"] == pytest.approx(law)
+    assert law < ring["ring_seconds_per_iteration"] < 1.1 * law
+
+
 @pytest.mark.parametrize("strategy", ["gossip", "fedavg", "allreduce"])
 def test_each_compression_divides_update_bytes_by_its_factor(strategy: str) -> None:
     plain = run_scenario(learning(strategy, compression="none"))["results"]

@@ -348,10 +348,19 @@ class AllReduceCore(LearningCore):
     chunk to the next agent in the ring, so each agent sends exactly 2(N-1)/N of the
     padded model per iteration. Steps are driven by arrivals; early ones wait in a buffer.
     An agent starts its next iteration at the first tick after finishing the last one.
+
+    `now` (simulated seconds) times each completed iteration: its local training, then the
+    ring, whose part is what the alpha-beta law predicts.
     """
 
-    def __init__(self, *args: Any, ring: list[int], **kw: Any) -> None:
+    def __init__(
+        self, *args: Any, ring: list[int], now: Callable[[], float] | None = None, **kw: Any
+    ) -> None:
         super().__init__(*args, **kw)
+        self.now = now
+        self.iteration_s = 0.0  # seconds of the completed iterations, training included
+        self.ring_s = 0.0  # ... of which the exchange: the time spent waiting on the ring
+        self._started = (0.0, 0.0)  # (time, compute_s) when the iteration began
         self.ring = ring
         self.n = len(ring)
         self.position = ring.index(self.index)
@@ -392,6 +401,8 @@ class AllReduceCore(LearningCore):
         self.iteration += 1
         self.done = False
         self._before = self.learner.get_params()
+        if self.now is not None:
+            self._started = (self.now(), self.compute_s)
         self.train(rng)
         delta = self.learner.get_params() - self._before
         flat = np.zeros(self.padded)
@@ -477,6 +488,11 @@ class AllReduceCore(LearningCore):
             self.learner.set_params(check_update(self._before + mean, self.size))
             self.iterations_done += 1
             self.completed_bytes = self.update_bytes
+            if self.now is not None:
+                began, compute_before = self._started
+                spent = self.now() - began
+                self.iteration_s += spent
+                self.ring_s += spent - (self.compute_s - compute_before)
         else:
             self.learner.set_params(self._before)
         self.done = True

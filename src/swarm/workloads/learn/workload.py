@@ -98,7 +98,7 @@ class Learning:
                 "admitted": roster.admitted if roster.count else None,
             }
         else:
-            common |= {"ring": list(range(n))}
+            common |= {"ring": list(range(n)), "now": ctx.now}
         cls_ = STRATEGIES[learn.strategy]
         profiles = scenario.profiles()
         common["period"] = scenario.gossip.period
@@ -236,6 +236,11 @@ class Learning:
         part["iterations"] = [
             c.iterations_done for c in self.cores.values() if isinstance(c, AllReduceCore)
         ]
+        part["iteration_s"] = [
+            (c.iteration_s / c.iterations_done, c.ring_s / c.iterations_done)
+            for c in self.cores.values()
+            if isinstance(c, AllReduceCore) and c.iterations_done
+        ]
         part["abandoned"] = sum(
             c.abandoned for c in self.cores.values() if isinstance(c, AllReduceCore)
         )
@@ -371,6 +376,7 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
             "predicted_bytes_per_node_per_iteration": laws.ring_allreduce_bytes_per_node(
                 n, 4 * padded
             ),
+            **_allreduce_times(scenario, [t for p in parts for t in p["iteration_s"]], padded),
         }
     if learn.strategy == "fedavg":
         out["aggregations"] = sum(p["aggregations"] for p in parts)
@@ -392,6 +398,32 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
     }
     out["depleted"] = sum(e["depleted"] for e in energy)
     out["compute_s_per_agent"] = sum(p["compute_s"] for p in parts) / n
+    return out
+
+
+def _allreduce_times(
+    scenario: Scenario, times: Sequence[tuple[float, float]], padded: int
+) -> dict[str, float | None]:
+    """Seconds per iteration (mean over agents), the ring's part of them, its share, and
+    the alpha-beta law's ring time where the network is the law's: one latency for every
+    hop and one uplink rate for every device (not distances, not device links)."""
+    if not times:
+        return {"seconds_per_iteration": None, "ring_seconds_per_iteration": None}
+    n, net = scenario.fleet.count, scenario.network
+    total = sum(t for t, _ in times) / len(times)
+    ring = sum(r for _, r in times) / len(times)
+    out: dict[str, float | None] = {
+        "seconds_per_iteration": total,
+        "ring_seconds_per_iteration": ring,
+        "communication_share": ring / total if total > 0 else None,
+    }
+    if net.latency_model == "constant" and not net.device_links:
+        steps = 2 * (n - 1) * net.latency
+        out["predicted_ring_seconds_per_iteration"] = (
+            laws.ring_allreduce_seconds(n, 4 * padded, net.bandwidth, net.latency)
+            if net.bandwidth > 0
+            else steps  # unlimited links: the latency term alone
+        )
     return out
 
 
