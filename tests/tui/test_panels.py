@@ -93,3 +93,55 @@ def test_a_panel_fed_garbage_says_so_instead_of_stopping_the_dashboard() -> None
         panel.update = shown.append  # what Static would display
         panel.show(garbage)
         assert "cannot draw from this run's data" in str(shown[0])
+
+
+def test_the_map_puts_each_device_where_it_is_in_its_state() -> None:
+    import numpy as np
+
+    from swarm.fleet import fleetmap
+    from swarm.tui.panels.map import MapPanel, render
+
+    corners = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    lines = render(corners, "*..x", width=11, rows=5).plain.splitlines()
+    assert len(lines) == 5 and all(len(line) == 11 for line in lines)
+    # North up: y = 10 in the top line, y = 0 in the bottom one (lower half block).
+    assert lines[0][0] == lines[0][-1] == "▀" and lines[-1][0] == lines[-1][-1] == "▄"
+    # One pixel shared by three agents: the crash wins, then the rarer calm state.
+    same = np.zeros((3, 2))
+    assert render(same, ".x*", 3, 2).spans[0].style.color.name == "red"
+    many = np.zeros((5, 2))
+    assert render(many, "....*", 3, 2).spans[0].style.color.name == "green"  # 1 informed
+    assert render(many, "****.", 3, 2).spans[0].style.color.name == "grey62"  # 1 left
+    status = {"map": fleetmap.encode(corners, "*..x")}
+    drawn = text(MapPanel(), view_of({"workload": "gossip"}, status, []))
+    assert "informed 1" in drawn and "not informed 2" in drawn and "crashed 1" in drawn
+    assert MapPanel.applies(view_of({}, status, [])) and not MapPanel.applies(View({}))
+
+
+def test_a_forged_map_says_so_in_the_panel() -> None:
+    from swarm.tui.panels.map import MapPanel
+
+    forged = view_of(
+        {}, {"map": {"extent": [0, 0, 1, 1], "x": b"\x00", "y": b"", "state": "."}}, []
+    )
+    shown: list = []
+    panel = MapPanel()
+    panel.update = shown.append
+    panel.show(forged)
+    assert "cannot draw from this run's data" in str(shown[0]) and "1 x, 0 y" in str(shown[0])
+
+
+def test_a_status_without_a_map_keeps_the_last_map() -> None:
+    from swarm import topics, wire
+    from swarm.run.live import Feed
+
+    feed = Feed()
+
+    def status(body: dict) -> None:
+        envelope = wire.Envelope("metrics", "observer", 0, 0.0, 0, body)
+        feed.on_payload(topics.status("r1"), wire.encode(envelope))
+
+    drawn = {"extent": [0, 0, 1, 1], "x": b"\x00", "y": b"\x00", "state": "*"}
+    status({"round": 1, "map": drawn})
+    status({"round": 2})
+    assert feed.take().status == {"round": 2, "map": drawn}

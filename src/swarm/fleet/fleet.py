@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
 from swarm.broker.url import redact
 from swarm.clock import VirtualTimeLoop
-from swarm.fleet import observe
+from swarm.fleet import fleetmap, observe
 from swarm.fleet.agent import Agent, AgentState, World
 from swarm.fleet.attack import attack_partial
 from swarm.fleet.control import Controller
@@ -108,6 +109,7 @@ class Fleet:
         self.recorder = Recorder(metrics_sink, events_sink)
         self.roster = Roster.of(scenario)
         self.placement = place_agents(scenario)
+        self._map_at = -math.inf  # when the dashboard map was last sent (wall clock)
         self.topology = overlay(scenario, self.placement, self.roster)
         total = self.roster.total
         # The agents this process runs: every `shards`-th one, from `shard` on; the
@@ -415,7 +417,16 @@ class Fleet:
                 "limited": self.controller.limited,
             },
             "info": self._info(),
+            **self._map(),
         } | self.workload.live_status()
+
+    def _map(self, *, now: bool = False) -> dict[str, Any]:
+        """The dashboard's map, at most every `fleetmap.EVERY_S` of wall time."""
+        clock = time.monotonic()
+        if not now and clock - self._map_at < fleetmap.EVERY_S:
+            return {}
+        self._map_at = clock
+        return {"map": fleetmap.snapshot(self.agents, self.placement, self.workload)}
 
     def _energy_status(self, classes: dict[str, dict[str, Any]]) -> None:
         """Per class: battery energy left (share of capacity) and devices run flat.
@@ -447,6 +458,8 @@ class Fleet:
         if not self.live:
             return
         body = self.status() | {"finished": final}
+        if final:  # the last picture is of the end, however recent the one before
+            body |= self._map(now=True)
         envelope = wire.Envelope(METRICS, "observer", 0, body["time"], 0, body)
         # The observer's own status is not fleet traffic: keep it out of the counters,
         # whatever the link counted for it (on a real broker, the sealed size).

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from swarm import clock, seal, topics, wire
-from swarm.fleet import control
+from swarm.fleet import control, fleetmap
 from swarm.scenario import Scenario
 from swarm.scenario.info import scenario_info
 
@@ -110,7 +110,11 @@ class Feed:
                 self._new_events.append(body)
             elif what == "status" and len(parts) == 3:
                 shard = body.get("shard", 0)
-                self._status[shard if type(shard) is int else 0] = body
+                shard = shard if type(shard) is int else 0
+                before = self._status.get(shard, {})
+                if "map" not in body and "map" in before:  # the map comes less often
+                    body = body | {"map": before["map"]}
+                self._status[shard] = body
             else:
                 self.malformed += 1
 
@@ -165,6 +169,12 @@ def merge_status(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
                     entry[key] = entry.get(key, 0) + value
         merged["classes"] = classes
         merged["round"] = min(p.get("round", 0) for p in parts)
+        maps = [p["map"] for p in parts if "map" in p]
+        if maps:
+            try:
+                merged["map"] = fleetmap.merge(maps)
+            except ValueError:  # a shard's map is garbage: no map rather than a wrong one
+                merged.pop("map", None)
     return merged
 
 

@@ -160,6 +160,16 @@ class Workload(Protocol):
         """Whether a live agent has its radio off this round (duty-cycled devices)."""
         ...
 
+    def position(self, index: int) -> tuple[float, float] | None:
+        """Where a local agent is now, for the dashboard's map; None: where it was placed
+        (a workload whose agents move, like the taxis, says where they went)."""
+        ...
+
+    def marked(self, index: int) -> bool:
+        """Whether the map highlights a local agent: what `WorkloadSpec.mark` names
+        (informed of the rumor, warned of a hazard)."""
+        ...
+
     def meters(self) -> Iterator[tuple[int, EnergyMeter]]:
         """(agent index, energy meter) of every metered local agent."""
         ...
@@ -203,6 +213,7 @@ class WorkloadSpec:
     section: type | None = None
     check: Callable[[Scenario], None] = _no_check
     panels: tuple[str, ...] = ()  # the dashboard panels that show it
+    mark: str = ""  # what the map's highlighted agents are (`Workload.marked`); "": none
     clean_keys: tuple[str, ...] = ()  # results a clean-run comparison reports
     label: Callable[[Scenario], str] | None = None  # short description for tables
     info: Callable[[Scenario], dict[str, Any]] = field(default=lambda scenario: {})

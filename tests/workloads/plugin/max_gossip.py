@@ -123,6 +123,12 @@ class MaxGossip:
     def asleep(self, index: int) -> bool:
         return False
 
+    def position(self, index: int) -> tuple[float, float] | None:
+        return None
+
+    def marked(self, index: int) -> bool:
+        return False
+
     def meters(self) -> Iterator[tuple[int, EnergyMeter]]:
         return iter(())
 

@@ -7,10 +7,12 @@ from swarm.tui.panels.fleet import FleetPanel
 from swarm.tui.panels.gossip import GossipPanel
 from swarm.tui.panels.hazards import HazardsPanel
 from swarm.tui.panels.learning import LearningPanel
+from swarm.tui.panels.map import MapPanel
 from swarm.tui.panels.traffic import TrafficPanel
 
 PANELS: tuple[type[Panel], ...] = (
     FleetPanel,
+    MapPanel,
     TrafficPanel,
     GossipPanel,
     LearningPanel,

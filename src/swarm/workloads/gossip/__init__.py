@@ -17,6 +17,7 @@ SPEC = WorkloadSpec(
     codes={**dissemination.CODES, **aggregation.CODES},
     behaviours=("flood", "eclipse"),
     panels=("gossip",),
+    mark="informed",
     clean_keys=("residue", "t_last", "variance_final", "max_error"),
     label=lambda s: f"gossip ({s.gossip.protocol})",
     figures=FIGURES,

@@ -206,6 +206,16 @@ class Gossip:
     def asleep(self, index: int) -> bool:
         return False
 
+    def position(self, index: int) -> tuple[float, float] | None:
+        return None
+
+    def marked(self, index: int) -> bool:
+        """Informed of the rumor (no one is, when the fleet averages)."""
+        core = self.cores.get(index)
+        if core is None or self.scenario.aggregating:
+            return False
+        return core.informed_round(self.rumor_id) is not None
+
     def meters(self) -> Iterator[tuple[int, EnergyMeter]]:
         return iter(())
 

@@ -21,6 +21,7 @@ SPEC = WorkloadSpec(
     behaviours=("fake-hazard", "suppress", "flood"),
     section=HazardsSection,
     panels=("hazards", "consensus"),
+    mark="warned",
     clean_keys=("false_alarms_heard", "reached_fraction", "awareness_latency"),
     info=lambda s: {
         "voting": s.hazards.voting,

@@ -452,6 +452,19 @@ class Hazards:
     def asleep(self, index: int) -> bool:
         return False
 
+    def position(self, index: int) -> tuple[float, float] | None:
+        """Where the taxi has driven to, in the city (m)."""
+        if not 0 <= index < self.scenario.fleet.count:
+            half = self.scenario.hazards.size_m / 2  # a Sybil has no car: the city centre
+            return half, half
+        x, y = self.taxis.positions[index]
+        return float(x), float(y)
+
+    def marked(self, index: int) -> bool:
+        """Warned of (or sure of) a hazard that is still there."""
+        core = self.cores.get(index)
+        return core is not None and any(core.known(h.x, h.y) for h in self.city.active)
+
     def meters(self) -> Iterator[tuple[int, EnergyMeter]]:
         return iter(())  # taxis run on the car's power
 

@@ -189,6 +189,12 @@ class Learning:
     def asleep(self, index: int) -> bool:
         return False
 
+    def position(self, index: int) -> tuple[float, float] | None:
+        return None
+
+    def marked(self, index: int) -> bool:
+        return False
+
     def meters(self) -> Iterator[tuple[int, EnergyMeter]]:
         return ((i, c.meter) for i, c in self.cores.items() if c.meter is not None)
 

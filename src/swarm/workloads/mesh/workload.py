@@ -533,6 +533,12 @@ class Mesh:
     def asleep(self, index: int) -> bool:
         return index < self._ctx.awake.size and not self._ctx.awake[index]
 
+    def position(self, index: int) -> tuple[float, float] | None:
+        return None
+
+    def marked(self, index: int) -> bool:
+        return False
+
     def meters(self) -> Iterator[tuple[int, EnergyMeter]]:
         return ((i, c.meter) for i, c in self.cores.items())
 
