@@ -150,3 +150,33 @@ def test_hazards_results_keep_each_latency_for_the_distribution(runs) -> None:
     latencies = results["awareness_latencies"]
     assert len(latencies) == results["reached"]
     assert min(latencies) <= results["awareness_latency"]["p50"] <= max(latencies)
+
+
+def test_any_json_in_a_runs_files_is_drawn_or_named_never_a_crash(runs, tmp_path: Path) -> None:
+    """A hand-edited or forged run directory: every value of the wrong type is a figure
+    not drawn (or drawn without that value), never a traceback."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    values = st.recursive(
+        st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+        max_leaves=8,
+    )
+    base = json.loads((runs["hazards"] / "summary.json").read_text())
+    keys = ["awareness_latencies", "awareness_latency", "compound_judges", "reached_fraction"]
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.fixed_dictionaries({k: values for k in keys}), st.lists(values, max_size=4))
+    def check(results: dict, rows: list) -> None:
+        target = tmp_path / "forged"
+        target.mkdir(exist_ok=True)
+        forged = {**base, "results": {**base["results"], **results}}
+        (target / "summary.json").write_text(json.dumps(forged))
+        (target / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+        done = report(target, tmp_path / "out")
+        assert len(done.drawn) + len(done.skipped) == 4
+        for path, _ in done.drawn:
+            assert_png(path)
+
+    check()
