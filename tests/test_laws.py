@@ -97,3 +97,17 @@ def test_bad_inputs_raise_value_error_naming_the_argument(law, args, message) ->
     with pytest.raises(ValueError) as info:
         law(*args)
     assert str(info.value) == message
+
+
+def test_failure_probability_is_the_exponential_or_weibull_law_of_that_mean() -> None:
+
+    assert laws.failure_probability(100.0, 100.0) == pytest.approx(1 - math.exp(-1))
+    assert laws.failure_probability(math.inf, 1e9) == 0.0
+    assert laws.failure_probability(100.0, 0.0) == 0.0
+    for shape in (0.5, 1.0, 3.0):  # the scale keeps the mean: lambda * Gamma(1 + 1/k)
+        scale = laws.weibull_scale(100.0, shape)
+        assert scale * math.gamma(1 + 1 / shape) == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="shape"):
+        laws.weibull_scale(100.0, 0.0)
+    with pytest.raises(ValueError, match="t = -1"):
+        laws.failure_probability(100.0, -1)

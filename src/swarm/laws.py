@@ -17,12 +17,14 @@ import numbers
 
 __all__ = [
     "bisection_saturation",
+    "failure_probability",
     "gossip_rounds",
     "parameter_server_bytes",
     "push_rounds_complete",
     "ring_allreduce_bytes_per_node",
     "ring_allreduce_seconds",
     "rumor_residue_feedback_coin",
+    "weibull_scale",
 ]
 
 
@@ -187,6 +189,23 @@ def push_informed_curve(n: int, fanout: int, rounds: int) -> list[float]:
         x = x + (1.0 - x) * (1.0 - math.exp(-f * x))
         curve.append(x)
     return curve
+
+
+def weibull_scale(mean: float, shape: float) -> float:
+    """The scale of a Weibull law of this mean and shape: mean / Gamma(1 + 1/shape)."""
+    return _number("mean", mean, positive=True) / math.gamma(
+        1 + 1 / _number("shape", shape, positive=True)
+    )
+
+
+def failure_probability(mtbf: float, t: float, shape: float = 1.0) -> float:
+    """P(a device of mean time to failure `mtbf` has failed by `t`): 1 - exp(-(t/lambda)^k),
+    lambda the Weibull scale of that mean (k = 1: the exponential law, 1 - exp(-t/mtbf))."""
+    t = _number("t", t)
+    if math.isinf(mtbf):
+        return 0.0
+    scale = weibull_scale(mtbf, shape)
+    return -math.expm1(-((max(t, 0.0) / scale) ** shape))
 
 
 # Push-pull averaging cuts the variance of the estimates by about 1 / (2 sqrt(e)) per

@@ -31,6 +31,7 @@ class Stream(IntEnum):
     SYBIL = 12  # the attacker: its placement, data and choices
     CONTROL = 13  # live controls' draws (which agents a crash command kills)
     ACTIVATION = 14  # when agents act within a round (swarm.activation)
+    FAULTS = 15  # when devices fail (swarm.fleet.faults)
 
 
 def seed_sequence(seed: int, *path: int) -> np.random.SeedSequence:

@@ -23,7 +23,7 @@ from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
 from swarm.broker.url import redact
 from swarm.clock import VirtualTimeLoop
-from swarm.fleet import fleetmap, observe
+from swarm.fleet import faults, fleetmap, observe
 from swarm.fleet.agent import Agent, AgentState, World
 from swarm.fleet.attack import attack_partial
 from swarm.fleet.control import Controller
@@ -155,6 +155,11 @@ class Fleet:
         self.cores = dict(self.workload.cores)  # the honest agents' cores
         self.sybil_cores = dict(self.workload.sybils)
         self.agents: list[GossipAgent] = []
+        # When each local honest device fails on its own ([faults]); inf: never.
+        honest = range(self.roster.honest)
+        times = faults.failure_times(scenario, self.placement.kinds[: self.roster.honest])
+        self._fail_at = {i: float(times[i]) for i in self.local if i in honest}
+        self._failed: dict[int, float] = {}  # index -> when it failed
         self.wall_time = 0.0
         self.sim_time = 0.0
         self._published = 0
@@ -486,6 +491,7 @@ class Fleet:
 
     def _observe(self, round: int) -> None:
         """Publish one metrics row; end the run when done or out of rounds."""
+        self._fail(round)
         self._publish_events(round)
         if self.shards > 1:
             # A shard reports its slice; the coordinator merges and decides when to stop.
@@ -504,6 +510,20 @@ class Fleet:
             self.on_round(row)
         if round >= self.scenario.max_rounds or (done and self.scenario.run.stop_when_done):
             self.world.rounds.stop()
+
+    def _fail(self, round: int) -> None:
+        """Crash the devices whose failure time has come, before the round's row."""
+        if not self._failed and all(math.isinf(t) for t in self._fail_at.values()):
+            return
+        now = round * self.world.rounds.period
+        by_index = {a.index: a for a in self.agents}
+        for index, at in list(self._fail_at.items()):
+            if at <= now:
+                del self._fail_at[index]
+                agent = by_index.get(index)
+                if agent is not None and agent.alive:
+                    agent.crash(faults.REASON)
+                    self._failed[index] = at
 
     def _sample(self, round: int) -> tuple[Row, bool]:
         """One metrics row, taken before the agents act in `round`; and whether we are done."""
@@ -574,6 +594,9 @@ class Fleet:
 
     def partial_results(self) -> Partial:
         part = self.workload.partial_results()
+        if self.scenario.faults.process != "none":
+            end = max(0, self.world.rounds.round) * self.world.rounds.period
+            part["reliability"] = faults.partial(self._failed, end)
         if self.roster.count:
             attack = self.workload.attack_partial()
             part["attack"] = attack_partial(self.roster, self.sybil_cores.values(), attack)

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from swarm import workloads
+from swarm.fleet import faults
 from swarm.fleet.attack import attack_results
 from swarm.metrics import MessageCounters
+from swarm.placement import place_agents
 from swarm.scenario import Scenario
 from swarm.workloads.base import Part, Partial, Results, Row
 
@@ -43,6 +45,12 @@ def merge_rows(scenario: Scenario, parts: Sequence[Part]) -> tuple[Row, bool]:
 def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -> Results:
     """The summary's `results` from every process's partial results and the merged rows."""
     out = workloads.load(scenario.fleet.workload).results(scenario, parts, rows)
+    if scenario.faults.process != "none":
+        end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
+        kinds = place_agents(scenario).kinds[: scenario.fleet.count]
+        out["reliability"] = faults.results(
+            scenario, kinds, [p["reliability"] for p in parts if "reliability" in p], end
+        )
     if scenario.sybil.count:
         end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
         out["attack"] = attack_results(scenario, [p["attack"] for p in parts], end)

@@ -207,6 +207,30 @@ class DevicesSection:
     hearable: dict[str, float] = rule({}, "overrides of the hearable profile")
 
 
+FAILURE_PROCESSES = ("none", "exponential", "weibull")
+
+
+@dataclass(frozen=True)
+class FaultsSection:
+    process: str = rule(
+        "none",
+        "how devices fail: none, exponential (memoryless, mean = the class's mtbf_s) or "
+        "weibull (same mean, shape weibull_shape)",
+        choices=FAILURE_PROCESSES,
+    )
+    mtbf_scale: float = rule(
+        1.0,
+        "multiplies every class's mtbf_s: 0.001 makes failures 1,000 times as frequent",
+        above=0.0,
+    )
+    weibull_shape: float = rule(
+        1.0,
+        "weibull: shape k (below 1 early failures, above 1 wear-out, 1 exponential)",
+        above=0.0,
+        max=20.0,
+    )
+
+
 # The sections every scenario has, whatever its workload; workloads add their own.
 COMMON_SECTIONS: dict[str, type] = {
     "run": RunSection,
@@ -215,6 +239,7 @@ COMMON_SECTIONS: dict[str, type] = {
     "network": NetworkSection,
     "broker": BrokerSection,
     "sybil": SybilSection,
+    "faults": FaultsSection,
     "devices": DevicesSection,
 }
 
@@ -233,6 +258,7 @@ class Scenario:
     network: NetworkSection = field(default_factory=NetworkSection)
     broker: BrokerSection = field(default_factory=BrokerSection)
     sybil: SybilSection = field(default_factory=SybilSection)
+    faults: FaultsSection = field(default_factory=FaultsSection)
     devices: DevicesSection = field(default_factory=DevicesSection)
     # The registered workloads' sections, by name: `scenario.learn` reads one of them.
     workloads: Mapping[str, Any] = field(
@@ -341,9 +367,17 @@ def _cross_check(s: Scenario) -> None:
     if sum(s.fleet.mix.values()) <= 0:
         raise ScenarioError("fleet.mix: shares must add up to more than 0")
     try:
-        s.profiles()
+        profiles = s.profiles()
     except DeviceError as exc:
         raise ScenarioError(str(exc)) from None
+    if s.faults.process != "none":
+        for name, share in s.fleet.mix.items():
+            if share > 0 and not profiles[name].mtbf_s > 0:
+                raise ScenarioError(
+                    f"devices.{name}.mtbf_s = {profiles[name].mtbf_s:g}: faults.process = "
+                    f"{s.faults.process!r} needs a mean time between failures above 0 "
+                    "(inf: the class never fails)"
+                )
     if s.run.duration > 0 and s.run.duration / s.gossip.period > MAX_ROUNDS:
         raise ScenarioError(
             f"run.duration = {s.run.duration:g} at gossip.period = {s.gossip.period:g} is "

@@ -1,0 +1,92 @@
+"""Devices that fail on their own: as many as the law says, the same ones for a seed,
+and a fleet that dies whole still ends with a summary that says so."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from swarm import laws
+from swarm.cli import main
+from swarm.fleet.faults import REASON, failure_times
+from swarm.placement import place_agents
+from swarm.run.runner import run_scenario
+from swarm.scenario import load
+
+# 1,000 GPUs for 50 rounds of 1 s, their 1.8e8 s MTBF scaled to 200 s.
+BASE = {
+    "run.stop_when_done": False,
+    "run.rounds": 50,
+    "faults.process": "exponential",
+    "faults.mtbf_scale": 200 / 1.8e8,
+}
+
+
+def reliability(**keys: object) -> dict:
+    return run_scenario(load("rumor", **{**BASE, **keys}))["results"]["reliability"]
+
+
+@pytest.mark.parametrize(
+    ("process", "shape"), [("exponential", 1.0), ("weibull", 0.5), ("weibull", 3.0)]
+)
+def test_failures_by_the_end_follow_the_law(process: str, shape: float) -> None:
+    found = reliability(**{"faults.process": process, "faults.weibull_shape": shape})
+    p = laws.failure_probability(200.0, 50.0, shape)
+    assert found["expected_failures"] == pytest.approx(1000 * p)
+    spread = math.sqrt(1000 * p * (1 - p))
+    assert abs(found["failures"] - 1000 * p) < 4 * spread
+    assert found["survivors"] == 1000 - found["failures"]
+    assert found["system_mtbf_s"] == pytest.approx(200.0 / 1000)
+
+
+def test_availability_is_the_device_time_the_failures_left() -> None:
+    scenario = load("rumor", **BASE)
+    times = failure_times(scenario, place_agents(scenario).kinds)
+    summary = run_scenario(scenario)
+    found = summary["results"]["reliability"]
+    end = found["simulated_s"]
+    # A device fails at the first round boundary at or after its time.
+    failed = [t for t in times if t <= end]
+    assert found["failures"] == len(failed)
+    assert found["availability"] == pytest.approx(1 - sum(end - t for t in failed) / (1000 * end))
+    assert sum(1 for c in summary["crashes"] if c["reason"] == REASON) == len(failed)
+
+
+def test_one_seed_fails_the_same_devices_at_the_same_moments() -> None:
+    first = run_scenario(load("rumor", **BASE))
+    again = run_scenario(load("rumor", **BASE))
+    other = run_scenario(load("rumor", **{**BASE, "run.seed": 2}))
+    assert first["crashes"] == again["crashes"] and first["crashes"] != other["crashes"]
+
+
+def test_without_a_process_nothing_fails_and_no_figures_appear() -> None:
+    summary = run_scenario(load("rumor", **{**BASE, "faults.process": "none"}))
+    assert summary["crashes"] == [] and "reliability" not in summary["results"]
+
+
+def test_a_fleet_that_dies_whole_still_ends_and_says_so(tmp_path) -> None:
+    out = tmp_path / "dead"
+    keys = ["--set", "faults.process=exponential", "--set", "faults.mtbf_scale=1e-12"]
+    assert main(["run", "rumor", *keys, "--out", str(out), "--quiet"]) == 0
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["results"]["reliability"]["survivors"] == 0
+    assert summary["complete"] is True
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("faults.mtbf_scale=0", "faults.mtbf_scale = 0: must be > 0"),
+        ("faults.weibull_shape=-1", "faults.weibull_shape = -1"),
+        ("faults.process=often", "faults.process = 'often': allowed are none"),
+        ("devices.gpu={mtbf_s = -5}", "mtbf_s"),
+    ],
+)
+def test_bad_fault_settings_are_one_line_and_exit_2(override: str, needle: str, capsys) -> None:
+    args = ["run", "rumor", "--set", "faults.process=exponential", "--set", override, "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
