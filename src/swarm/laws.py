@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 __all__ = [
     "bisection_saturation",
     "failure_probability",
+    "first_failure_mean",
     "gossip_rounds",
     "parameter_server_bytes",
     "push_rounds_complete",
@@ -193,9 +195,14 @@ def push_informed_curve(n: int, fanout: int, rounds: int) -> list[float]:
 
 def weibull_scale(mean: float, shape: float) -> float:
     """The scale of a Weibull law of this mean and shape: mean / Gamma(1 + 1/shape)."""
-    return _number("mean", mean, positive=True) / math.gamma(
-        1 + 1 / _number("shape", shape, positive=True)
-    )
+    mean = _number("mean", mean, positive=True)
+    shape = _number("shape", shape, positive=True)
+    try:
+        return mean / math.gamma(1 + 1 / shape)
+    except OverflowError:
+        raise ValueError(
+            f"shape = {shape!r}: too small for a Weibull law (at least 0.01)"
+        ) from None
 
 
 def failure_probability(mtbf: float, t: float, shape: float = 1.0) -> float:
@@ -205,7 +212,26 @@ def failure_probability(mtbf: float, t: float, shape: float = 1.0) -> float:
     if math.isinf(mtbf):
         return 0.0
     scale = weibull_scale(mtbf, shape)
-    return -math.expm1(-((max(t, 0.0) / scale) ** shape))
+    if t == 0:
+        return 0.0
+    if scale <= 0:
+        return 1.0
+    exponent = shape * (math.log(t) - math.log(scale))  # (t/scale)^k without overflow
+    return 1.0 if exponent > 700 else -math.expm1(-math.exp(exponent))
+
+
+def first_failure_mean(mtbfs: Sequence[float], shape: float = 1.0) -> float | None:
+    """Mean time to the first failure among independent devices with Weibull lifetimes of
+    one shape k and these means: the minimum is Weibull with scale (sum lambda_i^-k)^(-1/k).
+    None when none of them ever fails (every mtbf infinite)."""
+    shape = _number("shape", shape, positive=True)
+    # log of lambda_i^-k, summed in log space: scales span many decades
+    logs = [-shape * math.log(weibull_scale(m, shape)) for m in mtbfs if not math.isinf(m)]
+    if not logs:
+        return None
+    top = max(logs)
+    total = top + math.log(math.fsum(math.exp(v - top) for v in logs))
+    return math.exp(-total / shape) * math.gamma(1 + 1 / shape)
 
 
 # Push-pull averaging cuts the variance of the estimates by about 1 / (2 sqrt(e)) per

@@ -36,8 +36,11 @@ def test_failures_by_the_end_follow_the_law(process: str, shape: float) -> None:
     assert found["expected_failures"] == pytest.approx(1000 * p)
     spread = math.sqrt(1000 * p * (1 - p))
     assert abs(found["failures"] - 1000 * p) < 4 * spread
-    assert found["survivors"] == 1000 - found["failures"]
-    assert found["system_mtbf_s"] == pytest.approx(200.0 / 1000)
+    assert found["alive_at_end"] == 1000 - found["failures"]
+    system = laws.first_failure_mean([200.0] * 1000, shape)
+    assert found["system_mtbf_s"] == pytest.approx(system)
+    if shape == 1.0:
+        assert system == pytest.approx(200.0 / 1000)  # n exponential clocks: mtbf / n
 
 
 def test_availability_is_the_device_time_the_failures_left() -> None:
@@ -72,14 +75,14 @@ def test_a_fleet_that_dies_whole_still_ends_and_says_so(tmp_path) -> None:
     import json
 
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["results"]["reliability"]["survivors"] == 0
+    assert summary["results"]["reliability"]["alive_at_end"] == 0
     assert summary["complete"] is True
 
 
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
-        ("faults.mtbf_scale=0", "faults.mtbf_scale = 0: must be > 0"),
+        ("faults.mtbf_scale=0", "faults.mtbf_scale = 0: must be >= 1e-12"),
         ("faults.weibull_shape=-1", "faults.weibull_shape = -1"),
         ("faults.process=often", "faults.process = 'often': allowed are none"),
         ("devices.gpu={mtbf_s = -5}", "mtbf_s"),
@@ -90,3 +93,41 @@ def test_bad_fault_settings_are_one_line_and_exit_2(override: str, needle: str, 
     assert main(args) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
+
+
+def test_other_crashes_count_in_alive_at_end_not_in_failures() -> None:
+    from swarm import clock
+    from swarm.fleet import Fleet
+
+    def on_round(row: dict) -> None:
+        if row["round"] == 1:
+            for agent in fleet.agents[:500]:
+                agent.crash("control: crash")
+
+    fleet = Fleet(load("rumor", **BASE), on_round=on_round)
+    summary = clock.run(fleet.run(), virtual=True)
+    found = summary["results"]["reliability"]
+    assert found["failures"] < found["expected_failures"]  # half were gone before failing
+    assert found["alive_at_end"] == 1000 - len(summary["crashes"]) < 500
+
+
+def test_the_first_failure_of_a_weibull_fleet_matches_its_law() -> None:
+    """The minimum of n Weibull(k) lifetimes: measured over seeds against the law."""
+    import numpy as np
+
+    for shape in (0.5, 3.0):
+        firsts = []
+        for seed in range(1, 201):
+            scenario = load(
+                "rumor",
+                **{
+                    **BASE,
+                    "run.seed": seed,
+                    "fleet.count": 50,
+                    "faults.process": "weibull",
+                    "faults.weibull_shape": shape,
+                },
+            )
+            firsts.append(failure_times(scenario, place_agents(scenario).kinds).min())
+        law = laws.first_failure_mean([200.0] * 50, shape)
+        assert abs(np.mean(firsts) - law) < 4 * np.std(firsts) / np.sqrt(len(firsts))

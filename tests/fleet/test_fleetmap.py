@@ -68,9 +68,21 @@ def test_ten_thousand_agents_fit_in_thirty_kilobytes() -> None:
         ({"extent": [0, 0, "inf", 1], "x": b"", "y": b"", "state": ""}, "not finite"),
         ({"extent": [0, 0, 1, 1], "x": "ab", "y": b"ab", "state": ".."}, "not bytes"),
         ({"extent": [0, 0, 1, 1], "x": b"abc", "y": b"ab", "state": ".."}, "3 x, 2 y"),
-        ({"extent": [0, 0, "a", 1], "x": b"", "y": b"", "state": ""}, "could not convert"),
+        ({"extent": [0, 0, "a", 1], "x": b"", "y": b"", "state": ""}, "not four numbers"),
+        ({"extent": [None, 0, 1, 1], "x": b"", "y": b"", "state": ""}, "not four numbers"),
+        ({"extent": [10**400, 0, 1, 1], "x": b"", "y": b"", "state": ""}, "not four numbers"),
+        ({"extent": [-1e308, 0, 1e308, 1], "x": b"", "y": b"", "state": ""}, "not finite"),
     ],
 )
 def test_a_forged_map_is_a_value_error_naming_the_fault(garbage, needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         fleetmap.decode(garbage)
+
+
+def test_a_forged_shard_map_leaves_the_dashboard_without_a_map_not_broken() -> None:
+    from swarm.run.live import merge_status
+
+    good = fleetmap.encode(np.zeros((2, 2)), "..")
+    forged = {"extent": [None, 0, 1, 1], "x": b"", "y": b"", "state": ""}
+    merged = merge_status([{"shard": 0, "map": good}, {"shard": 1, "map": forged}])
+    assert merged is not None and "map" not in merged

@@ -51,10 +51,11 @@ def failure_times(scenario: Scenario, kinds: Sequence[str]) -> np.ndarray:
     return times
 
 
-def partial(times: Mapping[int, float], end: float) -> dict[str, Any]:
-    """This process's failures by `end`: how many, and the device-seconds they cost."""
+def partial(times: Mapping[int, float], end: float, alive: int) -> dict[str, Any]:
+    """This process's failures by `end`: how many, the device-seconds they cost, and its
+    honest devices alive at the end (whatever else crashed them)."""
     failed = [t for t in times.values() if t <= end]
-    return {"failures": len(failed), "down_s": float(sum(end - t for t in failed))}
+    return {"failures": len(failed), "down_s": float(sum(end - t for t in failed)), "alive": alive}
 
 
 def results(
@@ -63,20 +64,18 @@ def results(
     """The summary's `reliability`: measured failures beside the law's expectation."""
     faults = scenario.faults
     n = len(kinds)
+    shape = faults.weibull_shape if faults.process == "weibull" else 1.0
     mtbfs = [_mtbf(scenario, kind) for kind in kinds]
-    rate = sum(1.0 / m for m in mtbfs if math.isfinite(m))
-    expected = sum(laws.failure_probability(m, end, faults.weibull_shape) for m in mtbfs)
     down = sum(p["down_s"] for p in parts)
-    failures = sum(p["failures"] for p in parts)
     return {
         "process": faults.process,
         "mtbf_scale": faults.mtbf_scale,
-        "failures": failures,
-        "survivors": n - failures,  # devices that never failed (0: the whole fleet died)
-        "expected_failures": expected,
-        # The fleet's MTBF: the mean time to its first failure under exponential failures
-        # (None: no class ever fails).
-        "system_mtbf_s": 1.0 / rate if rate > 0 else None,
+        "failures": sum(p["failures"] for p in parts),
+        # The law, for a fleet that nothing else crashes: the sum of P(failed by the end).
+        "expected_failures": math.fsum(laws.failure_probability(m, end, shape) for m in mtbfs),
+        "alive_at_end": sum(p["alive"] for p in parts),  # 0: the whole fleet died
+        # Mean time to the fleet's first failure (None: no class ever fails).
+        "system_mtbf_s": laws.first_failure_mean(mtbfs, shape),
         "availability": 1.0 - down / (n * end) if n and end > 0 else 1.0,
         "simulated_s": end,
     }

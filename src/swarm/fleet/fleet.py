@@ -596,7 +596,9 @@ class Fleet:
         part = self.workload.partial_results()
         if self.scenario.faults.process != "none":
             end = max(0, self.world.rounds.round) * self.world.rounds.period
-            part["reliability"] = faults.partial(self._failed, end)
+            # After the run every agent is stopped: "alive" here means "not crashed".
+            alive = sum(a.state is not AgentState.CRASHED for a in self.honest_agents())
+            part["reliability"] = faults.partial(self._failed, end, alive)
         if self.roster.count:
             attack = self.workload.attack_partial()
             part["attack"] = attack_partial(self.roster, self.sybil_cores.values(), attack)

@@ -76,8 +76,13 @@ def decode(data: Any) -> tuple[np.ndarray, str]:
     extent, xs, ys, states = (data.get(k) for k in ("extent", "x", "y", "state"))
     if not (isinstance(extent, list | tuple) and len(extent) == 4):
         raise ValueError("map extent is not [x0, y0, x1, y1]")
-    bounds = np.array([float(v) for v in extent])
-    if not np.isfinite(bounds).all():
+    try:
+        bounds = np.array([float(v) for v in extent])
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"map extent {extent!r} is not four numbers") from None
+    with np.errstate(over="ignore"):
+        spans = bounds[2:] - bounds[:2]
+    if not (np.isfinite(bounds).all() and np.isfinite(spans).all()):
         raise ValueError("map extent is not finite")
     if not (isinstance(xs, bytes) and isinstance(ys, bytes) and isinstance(states, str)):
         raise ValueError("map x and y are not bytes, or its states not text")

@@ -62,8 +62,9 @@ def curves(
             ax.plot(each.x, each.y, linestyle="--", color="0.3", label=each.label)
             continue
         if points and each.low is not None and each.high is not None:
-            below = [m - lo for m, lo in zip(each.y, each.low, strict=True)]
-            above = [hi - m for m, hi in zip(each.y, each.high, strict=True)]
+            # An interval given on the wrong side of its mean is drawn as none.
+            below = [max(0.0, m - lo) for m, lo in zip(each.y, each.low, strict=True)]
+            above = [max(0.0, hi - m) for m, hi in zip(each.y, each.high, strict=True)]
             ax.errorbar(
                 each.x, each.y, yerr=[below, above], marker="o", capsize=3, label=each.label
             )

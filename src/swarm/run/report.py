@@ -12,11 +12,14 @@ import csv
 import itertools
 import json
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from swarm import workloads
 from swarm.figures import Bars, Curves, Histogram, Series, lookup
@@ -89,8 +92,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ReportError(f"{path}: cannot read it: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ReportError(f"{path}: not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise ReportError(f"{path}: not JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise ReportError(f"{path}: not a run summary (no results table)")
     if not isinstance(lookup(data, "scenario.fleet.workload"), str):
@@ -107,7 +110,7 @@ def _read_metrics(path: Path, done: Report) -> list[dict[str, Any]]:
             for line in lines:
                 try:
                     row = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     row = None
                 if isinstance(row, dict):
                     rows.append(row)
@@ -142,7 +145,16 @@ def _number(value: Any) -> float:
             return NAN
     if isinstance(value, bool) or not isinstance(value, int | float):
         return NAN
-    return float(value) if math.isfinite(value) else NAN
+    try:
+        return float(value) if math.isfinite(value) else NAN
+    except OverflowError:  # an int beyond any float
+        return NAN
+
+
+def _count(value: Any) -> int:
+    """A count cell of summary.csv (runs, ok); 0 when it is not a number."""
+    number = _number(value)
+    return 0 if math.isnan(number) else int(number)
 
 
 def _increase(values: Sequence[float]) -> list[float]:
@@ -182,16 +194,29 @@ def _run(source: Path, out: Path, plots: ModuleType, done: Report) -> None:
     for figure in spec.figures if spec is not None else ():
         path = out / f"{figure.name}.png"
         if isinstance(figure, Curves):
-            why = _draw_course(figure, summary, rows, path, plots)
+            why = _attempt(_draw_course, figure, summary, rows, path, plots)
         elif isinstance(figure, Bars):
-            why = _draw_bars(figure, summary["results"], path, plots)
+            why = _attempt(_draw_bars, figure, summary["results"], path, plots)
         else:
-            why = _draw_histogram(figure, summary["results"], path, plots)
+            why = _attempt(_draw_histogram, figure, summary["results"], path, plots)
         _record(done, figure.name, figure.title, path, why)
     results = [
         (k.removeprefix("results."), brief(v)) for k, v in flatten("results", summary["results"])
     ]
     done.tables.append(("Results", ["result", "value"], [list(r) for r in results]))
+
+
+DRAW_ERRORS = (ValueError, ArithmeticError, TypeError, RuntimeError)
+
+
+def _attempt(draw: Any, *args: Any) -> str | None:
+    """Draw, or say why the data could not be drawn (values no axis can hold)."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # absurd values draw absurdly, silently
+            return draw(*args)
+    except DRAW_ERRORS as exc:
+        return f"could not be drawn: {type(exc).__name__}: {exc}"
 
 
 def _record(done: Report, name: str, title: str, path: Path, why: str | None) -> None:
@@ -226,7 +251,7 @@ def _draw_course(
     if figure.law is not None:
         try:
             expected = figure.law(summary, rows)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
             expected = None
             series.append(Series(f"{figure.law_label} (not drawn: {exc})", [], []))
         if expected is not None:
@@ -261,6 +286,7 @@ def _draw_bars(
             if not math.isnan(v := _number(value)):
                 names.append(name)
                 measured.append(v)
+                expected.append(NAN)
     for bar in figure.bars:
         if not math.isnan(v := _number(lookup(results, bar.key))):
             names.append(bar.label)
@@ -314,11 +340,8 @@ def _sweep(source: Path, out: Path, plots: ModuleType, done: Report) -> None:
     done.facts = [
         ("varied", ", ".join(grid.keys) or "only the seed"),
         ("grid points", len(points)),
-        ("runs", sum(int(_number(p.get("runs")) or 0) for p in points)),
-        (
-            "failed runs",
-            sum(int(_number(p.get("runs"))) - int(_number(p.get("ok"))) for p in points),
-        ),
+        ("runs", sum(_count(p.get("runs")) for p in points)),
+        ("failed runs", sum(_count(p.get("runs")) - _count(p.get("ok")) for p in points)),
     ]
     spec, summary = _sweep_workload(grid, done)
     if summary is not None:
@@ -338,12 +361,12 @@ def _sweep(source: Path, out: Path, plots: ModuleType, done: Report) -> None:
             name,
             f"{key} across the grid",
             path,
-            _draw_across(key, grid, columns, path, plots),
+            _attempt(_draw_across, key, grid, columns, path, plots),
         )
     for figure in spec.figures if spec is not None else ():
         if isinstance(figure, Curves):
             path = out / f"{figure.name}.png"
-            why = _draw_courses(figure, grid, summary, path, plots, done)
+            why = _attempt(_draw_courses, figure, grid, summary, path, plots, done)
             _record(done, figure.name, figure.title, path, why)
     head = [*grid.keys, "runs", "ok", *headline]
     table = [
@@ -364,8 +387,13 @@ def _runs(source: Path, done: Report) -> dict[str, list[Path]]:
         return {}
     runs: dict[str, list[Path]] = {}
     for row in rows:
-        if row.get("status") == "ok" and row.get("run"):
-            runs.setdefault(row.get("point", ""), []).append(source / "runs" / row["run"])
+        name = row.get("run") or ""
+        if row.get("status") != "ok" or not name:
+            continue
+        if Path(name).name != name or name in (".", ".."):  # not a run id: stay in the sweep
+            done.notes.append(f"results.csv: run {name!r} is not a run id; left out")
+            continue
+        runs.setdefault(row.get("point", ""), []).append(source / "runs" / name)
     return runs
 
 
@@ -487,14 +515,20 @@ def _draw_courses(
         return f"{len(grid.points)} grid points: too many courses for one figure"
     series = []
     for point in grid.points:
-        courses = []
+        courses, axes = [], []
         for directory in grid.runs.get(point.get("point", ""), []):
             rows = _read_metrics(directory / "metrics.jsonl", done)
             y = [_number(row.get(line.column)) for row in rows]
             if y and not all(math.isnan(v) for v in y):
                 courses.append(_increase(y) if line.per_row else y)
+                axes.append([_number(row.get(figure.x)) for row in rows])
         if not courses:
             continue
+        # The point's own x (its rounds or seconds: grid points may differ in period),
+        # from its longest run; row numbers where that column is missing.
+        x = max(axes, key=len)
+        if any(math.isnan(v) for v in x):
+            x = [float(i) for i in range(len(x))]
         # A run that stopped early stays where it ended (and sends nothing more), so
         # the mean does not jump when the seeds that ran longest are all that is left.
         length = max(map(len, courses))
@@ -504,10 +538,10 @@ def _draw_courses(
             values = [c[i] for c in padded if not math.isnan(c[i])]
             mean.append(sum(values) / len(values) if values else NAN)
         label = ", ".join(f"{k.rpartition('.')[2]}={point.get(k, '')}" for k in grid.keys)
-        series.append(Series(label or "mean", [float(i) for i in range(len(mean))], mean))
+        series.append(Series(label or "mean", x, mean))
     if not series:
         return f"no run's metrics.jsonl has `{line.column}`"
-    x_label = "row of metrics.jsonl (round)" if figure.x == "round" else figure.x_label
+    x_label = figure.x_label
     title = f"{figure.title} (mean over seeds)"
     plots.curves(path, title, x_label, figure.y_label, series, log_y=figure.log_y)
     return None

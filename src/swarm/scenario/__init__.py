@@ -221,12 +221,13 @@ class FaultsSection:
     mtbf_scale: float = rule(
         1.0,
         "multiplies every class's mtbf_s: 0.001 makes failures 1,000 times as frequent",
-        above=0.0,
+        min=1e-12,
+        max=1e12,
     )
     weibull_shape: float = rule(
         1.0,
         "weibull: shape k (below 1 early failures, above 1 wear-out, 1 exponential)",
-        above=0.0,
+        min=0.05,
         max=20.0,
     )
 

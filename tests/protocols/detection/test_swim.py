@@ -148,3 +148,29 @@ def test_bad_settings_name_themselves(settings_: dict, needle: str) -> None:
         Swim(0, range(4), **settings_)
     with pytest.raises(SwimError, match="at least 2"):
         expected_first_detection(1)
+
+
+def test_a_malformed_message_changes_nothing() -> None:
+    core = Swim(0, range(5))
+    for kind, updates in [
+        ("bogus", [["suspect", 2, 5]]),
+        ("ping", [["confirm", 2, 0], ["bogus", 3, 0]]),
+        ("ping", [["suspect", 2, 5], ["alive", "x", 0]]),
+    ]:
+        with pytest.raises(SwimError):
+            core.on_message(1, kind, {"seq": 2, "updates": updates})
+        assert set(core.view) == {1, 2, 3, 4} and core.suspected == []
+    with pytest.raises(SwimError, match="retransmit"):
+        Swim(0, range(3), retransmit=float("inf"))
+
+
+def test_relays_whose_ack_never_comes_are_forgotten() -> None:
+    outcome_members = []
+    rng = np.random.default_rng(4)
+    core = Swim(0, range(20))
+    for period in range(500):
+        core.on_period(period, rng)
+        # someone asks us to probe a member whose ack never arrives
+        core.on_message(1, "ping-req", {"seq": 2 * period, "target": 5})
+        outcome_members.append(len(core._relays))
+    assert max(outcome_members) <= 2

@@ -7,7 +7,7 @@ arrive. Every message is lost independently with probability `loss`. Everything 
 comes from `rng`, so a seed gives the same run.
 
 This is how the core's detection latency and false positives are measured against the
-analysis, without a broker; a fleet runs the same cores over its Link.
+analysis, without a broker.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ bounded number of times (infection-style dissemination, SWIM section 4.1).
 The driver calls `on_period(period, rng)` at each period's start, `on_timeout(period,
 rng)` at the direct ping's timeout, and `on_message(src, kind, body)` per message; each
 returns the messages to send as (member, kind, body). No clock, socket or task here.
+Today the driver is `simulate`; running these cores over a fleet's Link is still to come.
 
 Target selection: "random" (a uniform member each period: the paper's analysis, expected
 first detection after 1 / (1 - (1 - 1/(n-1))^(n-1)) -> e/(e-1) periods) or
@@ -46,7 +47,27 @@ MAX_UPDATES = 32  # membership updates piggybacked on one message
 
 
 class SwimError(ValueError):
-    """A message body or a setting SWIM cannot use (counted as malformed by the agent)."""
+    """A message body or a setting SWIM cannot use; a malformed message changes nothing."""
+
+
+KINDS = ("ping", "ack", "ping-req")
+
+
+def _checked(updates: Any) -> list[tuple[str, int, int]]:
+    """Piggybacked membership updates, every one checked before any is applied."""
+    if not isinstance(updates, list) or len(updates) > MAX_UPDATES:
+        raise SwimError("updates is not a list of at most 32 [kind, member, incarnation]")
+    out = []
+    for update in updates:
+        if not (isinstance(update, list) and len(update) == 3):
+            raise SwimError(f"update {update!r} is not [kind, member, incarnation]")
+        kind, member, incarnation = update
+        if kind not in (ALIVE, SUSPECT, CONFIRM):
+            raise SwimError(f"update kind {kind!r} is not alive, suspect or confirm")
+        if type(member) is not int or type(incarnation) is not int or incarnation < 0:
+            raise SwimError(f"update {update!r}: member and incarnation must be ints")
+        out.append((kind, member, incarnation))
+    return out
 
 
 def default_suspicion_periods(n: int) -> int:
@@ -94,8 +115,8 @@ class Swim:
             raise SwimError(f"suspicion_periods = {suspicion_periods!r}: at least 1")
         if selection not in SELECTIONS:
             raise SwimError(f"selection = {selection!r}: one of {', '.join(SELECTIONS)}")
-        if not retransmit > 0:
-            raise SwimError(f"retransmit = {retransmit!r}: must be > 0")
+        if not (isinstance(retransmit, int | float) and 0 < retransmit < 1000):
+            raise SwimError(f"retransmit = {retransmit!r}: must be in (0, 1000)")
         self.me = me
         self.k = k
         self.suspicion_periods = suspicion_periods
@@ -107,7 +128,8 @@ class Swim:
         self.acked = True  # whether the target answered (directly or through others)
         self._seq = 0  # even: our own pings
         self._relay_seq = -1  # odd: pings made for others (ping-req)
-        self._relays: dict[int, tuple[int, int]] = {}  # our seq -> (requester, its seq)
+        # our seq -> (requester, its seq, period): relays still waiting for an ack
+        self._relays: dict[int, tuple[int, int, int]] = {}
         self._order: list[int] = []  # round-robin pass
         self._updates: dict[int, tuple[str, int, int]] = {}  # member -> (kind, inc, sends left)
         # What this member concluded, for measurement: (period, member) pairs; `probed`
@@ -121,6 +143,8 @@ class Swim:
     def on_period(self, period: int, rng: np.random.Generator) -> list[Send]:
         """Judge the last period's target, expire suspicions, ping a new target."""
         self.period = period
+        # An ack later than its period is of no use to the requester: forget the relay.
+        self._relays = {k: v for k, v in self._relays.items() if v[2] >= period - 1}
         target = self.target
         if target is not None and not self.acked and target in self.members:  # noqa: SIM102
             if self._suspect(target, self.members[target].incarnation):
@@ -150,12 +174,18 @@ class Swim:
 
     # -- messages ------------------------------------------------------------------------
     def on_message(self, src: int, kind: str, body: Any) -> list[Send]:
+        """Checked whole before anything changes: a malformed message changes nothing."""
+        if kind not in KINDS:
+            raise SwimError(f"SWIM does not accept {kind!r}")
         if not isinstance(body, dict):
             raise SwimError(f"{kind} body is {type(body).__name__}, not a map")
         seq = body.get("seq")
         if type(seq) is not int:
             raise SwimError(f"{kind}: seq {seq!r} is not an int")
-        self._learn(body.get("updates", []))
+        target = body.get("target")
+        if kind == "ping-req" and (type(target) is not int or target == self.me):
+            raise SwimError(f"ping-req: target {target!r} is not another member")
+        self._learn(_checked(body.get("updates", [])))
         if kind == "ping":
             return [(src, "ack", self._body(seq=seq))]
         if kind == "ack":
@@ -163,19 +193,16 @@ class Swim:
                 self.acked = True
             relay = self._relays.pop(seq, None)
             if relay is not None:  # we pinged for someone: pass the ack on
-                requester, their_seq = relay
+                requester, their_seq, _ = relay
                 return [(requester, "ack", self._body(seq=their_seq, of=src))]
             if body.get("of") == self.target and seq == self._seq:
                 self.acked = True  # relayed through a ping-req
             return []
-        if kind == "ping-req":
-            target = body.get("target")
-            if type(target) is not int or target == self.me:
-                raise SwimError(f"ping-req: target {target!r} is not another member")
-            mine = self._next_relay_seq()
-            self._relays[mine] = (src, seq)
-            return [(target, "ping", self._body(seq=mine))]
-        raise SwimError(f"SWIM does not accept {kind!r}")
+        # ping-req: ping the target for the requester, and pass its ack on
+        assert type(target) is int
+        mine = self._next_relay_seq()
+        self._relays[mine] = (src, seq, self.period)
+        return [(target, "ping", self._body(seq=mine))]
 
     # -- membership ----------------------------------------------------------------------
     def _choose(self, rng: np.random.Generator) -> int | None:
@@ -207,15 +234,8 @@ class Swim:
             self.confirmed.append((self.period, member))
             self._spread(CONFIRM, member, 0)
 
-    def _learn(self, updates: Any) -> None:
-        if not isinstance(updates, list) or len(updates) > MAX_UPDATES:
-            raise SwimError("updates is not a list of at most 32 [kind, member, incarnation]")
-        for update in updates:
-            if not (isinstance(update, list) and len(update) == 3):
-                raise SwimError(f"update {update!r} is not [kind, member, incarnation]")
-            kind, member, incarnation = update
-            if type(member) is not int or type(incarnation) is not int or incarnation < 0:
-                raise SwimError(f"update {update!r}: member and incarnation must be ints")
+    def _learn(self, updates: list[tuple[str, int, int]]) -> None:
+        for kind, member, incarnation in updates:
             if member == self.me:
                 if kind in (SUSPECT, CONFIRM) and incarnation >= self.incarnation:
                     self.incarnation = incarnation + 1  # refute: "I am alive, and newer"
@@ -229,10 +249,8 @@ class Swim:
                 if entry is not None and incarnation > entry.incarnation:
                     entry.state, entry.incarnation = ALIVE, incarnation
                     self._spread(ALIVE, member, incarnation)
-            elif kind == CONFIRM:
-                self._confirm(member)
             else:
-                raise SwimError(f"update kind {kind!r} is not alive, suspect or confirm")
+                self._confirm(member)
 
     def _spread(self, kind: str, member: int, incarnation: int) -> None:
         """Piggyback this change on the next ceil(retransmit * log2(n + 1)) messages."""

@@ -412,16 +412,15 @@ def _allreduce_times(
 ) -> dict[str, float | None]:
     """Seconds per iteration (mean over agents), the ring's part of them, its share, and
     the alpha-beta law's ring time where the network is the law's: one latency for every
-    hop and one uplink rate for every device (not distances, not device links)."""
-    if not times:
-        return {"seconds_per_iteration": None, "ring_seconds_per_iteration": None}
+    hop and one uplink rate for every device (not distances, not device links). The ring's
+    part includes waiting for slower peers to start, which the law leaves out."""
     n, net = scenario.fleet.count, scenario.network
-    total = sum(t for t, _ in times) / len(times)
-    ring = sum(r for _, r in times) / len(times)
-    out: dict[str, float | None] = {
+    total = sum(t for t, _ in times) / len(times) if times else None
+    ring = sum(r for _, r in times) / len(times) if times else None
+    out: dict[str, float | None] = {  # None: no iteration completed
         "seconds_per_iteration": total,
         "ring_seconds_per_iteration": ring,
-        "communication_share": ring / total if total > 0 else None,
+        "communication_share": ring / total if total and ring is not None else None,
     }
     if net.latency_model == "constant" and not net.device_links:
         steps = 2 * (n - 1) * net.latency
