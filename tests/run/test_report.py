@@ -180,3 +180,17 @@ def test_any_json_in_a_runs_files_is_drawn_or_named_never_a_crash(runs, tmp_path
             assert_png(path)
 
     check()
+
+
+def test_a_sweep_with_failures_draws_them_beside_their_law_on_a_log_axis(tmp_path: Path) -> None:
+    from swarm.figures import Series
+    from swarm.run.report import _decades
+
+    out = tmp_path / "faults"
+    args = ["--grid", "faults.mtbf_scale=1e-8,1e-7,1e-6", "--set", "faults.process=exponential"]
+    assert main(["sweep", "rumor", *args, "--out", str(out), "--quiet"]) == 0
+    done = report(out)
+    drawn = {path.stem for path, _ in done.drawn}
+    assert {"sweep-reliability-failures", "sweep-reliability-availability"} <= drawn
+    assert _decades([Series("a", [1e-8, 1e-6], [1, 2])])
+    assert not _decades([Series("a", [1, 50], [1, 2])])

@@ -170,12 +170,26 @@ def merge_status(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
         merged["classes"] = classes
         merged["round"] = min(p.get("round", 0) for p in parts)
         maps = [p["map"] for p in parts if "map" in p]
+        merged.pop("map", None)
         if maps:
-            try:
-                merged["map"] = fleetmap.merge(maps)
-            except ValueError:  # a shard's map is garbage: no map rather than a wrong one
-                merged.pop("map", None)
+            merged |= _merged_map(maps)
     return merged
+
+
+_MERGED: list[Any] = [(), {}]  # the shards' maps last merged, and what they made
+
+
+def _merged_map(maps: list[Any]) -> dict[str, Any]:
+    """The shards' maps as one, merged again only when one of them changed (the
+    dashboard asks four times a second; a map arrives twice)."""
+    if len(maps) == len(_MERGED[0]) and all(a is b for a, b in zip(maps, _MERGED[0], strict=True)):
+        return _MERGED[1]
+    try:
+        out = {"map": fleetmap.merge(maps)}
+    except ValueError:  # a shard's map is garbage: no map rather than a wrong one
+        out = {}
+    _MERGED[:] = [tuple(maps), out]
+    return out
 
 
 class Source(Protocol):

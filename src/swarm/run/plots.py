@@ -53,6 +53,7 @@ def curves(
     points: bool = False,
     level: tuple[str, float] | None = None,
     ticks: Sequence[str] | None = None,
+    log_x: bool = False,
 ) -> None:
     """Lines against x; `points` marks each x and draws `low..high` as error bars (a
     sweep's intervals) instead of a shaded band (a run's spread)."""
@@ -76,7 +77,9 @@ def curves(
         ax.axhline(level[1], linestyle=":", color="0.2", label=level[0])
     if log_y:
         ax.set_yscale("log")
-    if ticks is not None:  # categories at 0, 1, 2, ...
+    if log_x:
+        ax.set_xscale("log")
+    elif ticks is not None:  # categories at 0, 1, 2, ...
         ax.set_xticks(range(len(ticks)), ticks)
     elif all(float(v).is_integer() for each in series for v in each.x if math.isfinite(v)):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds, counts: no 2.5

@@ -27,6 +27,8 @@ from swarm.run.sweep import flatten
 
 __all__ = ["Report", "ReportError", "brief", "report"]
 
+# Results of the fleet itself (any workload), compared when a sweep has them.
+FLEET_HEADLINE = ("reliability.failures", "reliability.availability")
 MAX_LINES = 8  # grid points drawn as lines in one figure; more would be unreadable
 NAN = math.nan
 
@@ -418,7 +420,7 @@ def _headline(columns: Sequence[str], spec: Any) -> list[str]:
     ]
     if spec is None:
         return [c for c in present if not c.startswith("predicted_")]
-    return [key for key in spec.headline if key in present]
+    return [key for key in (*spec.headline, *FLEET_HEADLINE) if key in present]
 
 
 def _interval(point: Mapping[str, str], column: str) -> str:
@@ -470,7 +472,11 @@ def _draw_across(
     if len(groups) > MAX_LINES:
         return f"{len(groups)} combinations of the other keys: too many lines for one figure"
     column = f"results.{key}"
-    law = f"results.predicted_{key}.mean"
+    # The law's prediction of this result, if the runs give one: predicted_<key>, or
+    # expected_<leaf> beside it (reliability.failures -> reliability.expected_failures).
+    parent, _, leaf = key.rpartition(".")
+    laws_named = [f"results.predicted_{key}.mean", f"results.{parent}.expected_{leaf}.mean"]
+    law = next((c for c in laws_named if c in columns), laws_named[0])
     series = []
     for label, points in groups:
         points = sorted(
@@ -486,7 +492,8 @@ def _draw_across(
         if law in columns:
             expected = [_number(p.get(law)) for p in points]
             if not any(e.expected and list(e.y) == expected for e in series):
-                series.append(Series(f"predicted ({label})", x, expected, expected=True))
+                name = "predicted" if label == "mean" else f"predicted ({label})"
+                series.append(Series(name, x, expected, expected=True))
     if not series:
         return f"no run gave a number for `{key}`"
     plots.curves(
@@ -497,8 +504,15 @@ def _draw_across(
         series,
         points=True,
         ticks=None if numeric else ticks,
+        log_x=numeric and _decades(series),
     )
     return None
+
+
+def _decades(series: Sequence[Series]) -> bool:
+    """Whether x spans two decades or more, all positive: a log axis reads better."""
+    xs = [v for each in series for v in each.x if math.isfinite(v)]
+    return bool(xs) and min(xs) > 0 and max(xs) / min(xs) >= 100
 
 
 def _draw_courses(
