@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarm import laws
 from swarm.cli import main
@@ -131,3 +133,94 @@ def test_the_first_failure_of_a_weibull_fleet_matches_its_law() -> None:
             firsts.append(failure_times(scenario, place_agents(scenario).kinds).min())
         law = laws.first_failure_mean([200.0] * 50, shape)
         assert abs(np.mean(firsts) - law) < 4 * np.std(firsts) / np.sqrt(len(firsts))
+
+
+REPAIR = {
+    "run.stop_when_done": False,
+    "run.rounds": 400,
+    "faults.process": "exponential",
+    "faults.mtbf_scale": 20 / 1.8e8,  # GPUs fail every 20 s on average
+    "faults.repair_s": 5.0,
+}
+
+
+def test_repaired_devices_make_availability_mtbf_over_mtbf_plus_mttr() -> None:
+    found = run_scenario(load("fleet", **{**REPAIR, "fleet.mix": {"gpu": 1.0}}))
+    reliability = found["results"]["reliability"]
+    assert reliability["steady_availability"] == pytest.approx(20 / 25)
+    assert reliability["availability"] == pytest.approx(0.8, abs=0.02)
+    assert reliability["recoveries"] >= reliability["failures"] - 1000
+    assert reliability["failures"] - reliability["recoveries"] == 1000 - reliability["alive_at_end"]
+
+
+def test_a_repaired_device_comes_back_fresh_and_learns_the_rumor_again() -> None:
+    from swarm import clock
+    from swarm.fleet import Fleet
+
+    keys = {**REPAIR, "fleet.mix": {"gpu": 1.0}, "fleet.count": 200, "run.rounds": 120}
+    fleet = Fleet(load("fleet", **keys))
+    summary = clock.run(fleet.run(), virtual=True)
+    assert summary["results"]["reliability"]["recoveries"] > 100
+    indices = [a.index for a in fleet.agents]
+    assert sorted(indices) == list(range(200))  # one agent per device, respawns included
+    # Push gossip keeps pushing: those back long enough know the rumor again.
+    up = [a for a in fleet.agents if a.state.name != "CRASHED"]
+    informed = sum(fleet.workload.marked(a.index) for a in up)
+    assert informed >= 0.9 * len(up)
+
+
+def test_repair_on_a_real_broker_is_refused_before_anything_connects() -> None:
+    from swarm.fleet import Fleet
+    from swarm.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"faults\.repair_s = 5: repaired devices rejoin"):
+        Fleet(load("rumor", **REPAIR), broker_url="mqtt://127.0.0.1:1")
+
+
+@pytest.mark.parametrize("workload", ["mobile-nomad", "edge-guardian", "tiny-pioneer", "lab"])
+def test_every_workload_respawns_its_devices(workload: str) -> None:
+    keys = {
+        "fleet.count": 30,
+        "run.rounds": 30,
+        "run.duration": 0.0,
+        **{k: v for k, v in REPAIR.items() if k.startswith("faults.")},
+    }
+    keys["faults.mtbf_scale"] = 1e-7
+    reliability = run_scenario(load(workload, **keys))["results"]["reliability"]
+    assert reliability["recoveries"] > 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(2, 30),
+    mtbf=st.floats(0.5, 50),
+    repair=st.floats(0.1, 20),
+    rounds=st.integers(1, 60),
+    seed=st.integers(1, 2**31),
+)
+def test_failures_and_repairs_never_double_count(
+    n: int, mtbf: float, repair: float, rounds: int, seed: int
+) -> None:
+    """Whatever the rates: one agent per device, the live count never above the fleet, and
+    failures minus recoveries is exactly the devices down at the end."""
+    from swarm import clock
+    from swarm.fleet import Fleet
+
+    keys = {
+        "run.seed": seed,
+        "run.rounds": rounds,
+        "run.stop_when_done": False,
+        "fleet.count": n,
+        "fleet.mix": {"gpu": 1.0},
+        "faults.process": "exponential",
+        "faults.mtbf_scale": mtbf / 1.8e8,
+        "faults.repair_s": repair,
+    }
+    rows: list[dict] = []
+    fleet = Fleet(load("fleet", **keys), on_round=rows.append)
+    summary = clock.run(fleet.run(), virtual=True)
+    found = summary["results"]["reliability"]
+    assert sorted(a.index for a in fleet.agents) == list(range(n))
+    assert all(0 <= row["alive"] <= n for row in rows)
+    assert found["failures"] - found["recoveries"] == n - found["alive_at_end"]
+    assert 0.0 <= found["availability"] <= 1.0

@@ -23,7 +23,7 @@ from swarm import laws
 from swarm.scenario import Scenario
 from swarm.seeding import Stream, generator
 
-__all__ = ["REASON", "failure_times", "partial", "results"]
+__all__ = ["REASON", "failure_times", "lifetime", "partial", "repair_time", "results"]
 
 REASON = "fault"  # the crash reason a failure records
 
@@ -51,11 +51,40 @@ def failure_times(scenario: Scenario, kinds: Sequence[str]) -> np.ndarray:
     return times
 
 
-def partial(times: Mapping[int, float], end: float, alive: int) -> dict[str, Any]:
-    """This process's failures by `end`: how many, the device-seconds they cost, and its
-    honest devices alive at the end (whatever else crashed them)."""
-    failed = [t for t in times.values() if t <= end]
-    return {"failures": len(failed), "down_s": float(sum(end - t for t in failed)), "alive": alive}
+def _draw(scenario: Scenario, mean: float, *path: int) -> float:
+    """One lifetime (or repair) of this mean, from its own stream below FAULTS."""
+    rng = generator(scenario.run.seed, Stream.FAULTS, *path)
+    faults = scenario.faults
+    if faults.process == "weibull" and path[0] == _LIFE:
+        shape = faults.weibull_shape
+        return float(laws.weibull_scale(mean, shape) * rng.weibull(shape))
+    return float(rng.exponential(mean))
+
+
+_LIFE, _REPAIR = 0, 1  # the streams below (FAULTS, ...) of later lifetimes and repairs
+
+
+def lifetime(scenario: Scenario, kind: str, index: int, episode: int) -> float:
+    """How long a repaired device lives before its next failure (inf: never fails)."""
+    mtbf = _mtbf(scenario, kind)
+    return math.inf if math.isinf(mtbf) else _draw(scenario, mtbf, _LIFE, index, episode)
+
+
+def repair_time(scenario: Scenario, index: int, episode: int) -> float:
+    """How long a failed device stays down: exponential, mean `faults.repair_s`."""
+    return _draw(scenario, scenario.faults.repair_s, _REPAIR, index, episode)
+
+
+def partial(episodes: Sequence[Sequence[float]], end: float, alive: int) -> dict[str, Any]:
+    """This process's failures by `end`: how many, how many came back, the device-seconds
+    they cost, and its honest devices up at the end (whatever else crashed them)."""
+    down = sum(min(back, end) - failed for _, failed, back in episodes if failed <= end)
+    return {
+        "failures": sum(1 for _, failed, _ in episodes if failed <= end),
+        "recoveries": sum(1 for _, _, back in episodes if back <= end),
+        "down_s": float(down),
+        "alive": alive,
+    }
 
 
 def results(
@@ -67,12 +96,25 @@ def results(
     shape = faults.weibull_shape if faults.process == "weibull" else 1.0
     mtbfs = [_mtbf(scenario, kind) for kind in kinds]
     down = sum(p["down_s"] for p in parts)
+    repair = faults.repair_s
     return {
         "process": faults.process,
         "mtbf_scale": faults.mtbf_scale,
+        "repair_s": repair,
         "failures": sum(p["failures"] for p in parts),
-        # The law, for a fleet that nothing else crashes: the sum of P(failed by the end).
-        "expected_failures": math.fsum(laws.failure_probability(m, end, shape) for m in mtbfs),
+        "recoveries": sum(p["recoveries"] for p in parts),
+        # The law, for a fleet that nothing else crashes and nothing repairs: the sum of
+        # P(failed by the end). With repairs a device may fail again: no closed form here.
+        "expected_failures": None
+        if repair > 0
+        else math.fsum(laws.failure_probability(m, end, shape) for m in mtbfs),
+        # The long-run share of time a repaired device is up: MTBF / (MTBF + MTTR).
+        "steady_availability": math.fsum(
+            m / (m + repair) if math.isfinite(m) else 1.0 for m in mtbfs
+        )
+        / n
+        if repair > 0 and n
+        else None,
         "alive_at_end": sum(p["alive"] for p in parts),  # 0: the whole fleet died
         # Mean time to the fleet's first failure (None: no class ever fails).
         "system_mtbf_s": laws.first_failure_mean(mtbfs, shape),

@@ -159,7 +159,14 @@ class Fleet:
         honest = range(self.roster.honest)
         times = faults.failure_times(scenario, self.placement.kinds[: self.roster.honest])
         self._fail_at = {i: float(times[i]) for i in self.local if i in honest}
-        self._failed: dict[int, float] = {}  # index -> when it failed
+        self._repair_at: dict[int, float] = {}  # failed devices that will come back, and when
+        self._episodes: list[list[float]] = []  # [index, failed at, back at (inf: not yet)]
+        self._uplinks = {k: p.uplink_bps for k, p in scenario.profiles().items()}
+        if scenario.faults.repair_s > 0 and broker_url is not None:
+            raise ScenarioError(
+                f"faults.repair_s = {scenario.faults.repair_s:g}: repaired devices rejoin on "
+                "the embedded broker only, for now (leave --broker out, or set 0)"
+            )
         self.wall_time = 0.0
         self.sim_time = 0.0
         self._published = 0
@@ -233,13 +240,10 @@ class Fleet:
         rounds.add("observer", self._observe)  # first in every round: samples before acts
         rounds.add("world", self.workload.step)  # then the world moves, then the agents act
         placement = self.placement
-        uplinks: dict[str, float] = {}
-        if self.scenario.network.device_links:
-            uplinks = {k: p.uplink_bps for k, p in self.scenario.profiles().items()}
         for i, core in sorted({**self.cores, **self.sybil_cores}.items()):
             x, y = float(placement.positions[i, 0]), float(placement.positions[i, 1])
             region = int(placement.regions[i])
-            endpoint = Endpoint(x, y, region, uplink_bps=uplinks.get(placement.kinds[i], 0.0))
+            endpoint = self._endpoint(i)
             if world.client_prefix is None:
                 link = self.broker.connect(world.ids[i], endpoint)
             else:
@@ -289,6 +293,37 @@ class Fleet:
             await self.broker.stop()
         self.wall_time = time.perf_counter() - wall_started
         return self.summary()
+
+    def _endpoint(self, i: int) -> Endpoint:
+        """Where agent `i` sits in the modelled network (its own uplink with device links)."""
+        placement = self.placement
+        kind = placement.kinds[i]
+        uplink = 0.0
+        if self.scenario.network.device_links and kind in self._uplinks:
+            uplink = self._uplinks[kind]
+        x, y = float(placement.positions[i, 0]), float(placement.positions[i, 1])
+        return Endpoint(x, y, int(placement.regions[i]), uplink_bps=uplink)
+
+    def _respawn(self, index: int) -> None:
+        """A repaired device comes back fresh: a new core from its workload (its state is
+        lost, its data and place kept), a new connection, a new agent in the old one's slot."""
+        core = self.workload.respawn(index)
+        self.cores[index] = core
+        world, placement = self.world, self.placement
+        link = self.broker.connect(world.ids[index], self._endpoint(index))
+        agent = GossipAgent(
+            world,
+            index,
+            link,
+            core,
+            kind=placement.kinds[index],
+            region=int(placement.regions[index]),
+            x=float(placement.positions[index, 0]),
+            y=float(placement.positions[index, 1]),
+        )
+        slot = next(n for n, a in enumerate(self.agents) if a.index == index)
+        self.agents[slot] = agent
+        agent.start()
 
     def interrupt(self, why: str) -> None:
         """End the run early (a signal, an operator): its summary says why and where."""
@@ -512,18 +547,32 @@ class Fleet:
             self.world.rounds.stop()
 
     def _fail(self, round: int) -> None:
-        """Crash the devices whose failure time has come, before the round's row."""
-        if not self._failed and all(math.isinf(t) for t in self._fail_at.values()):
+        """Crash the devices whose failure time has come and bring back the repaired ones,
+        before the round's row."""
+        if not self._repair_at and all(math.isinf(t) for t in self._fail_at.values()):
             return
+        scenario = self.scenario
         now = round * self.world.rounds.period
+        for index, at in sorted(self._repair_at.items()):
+            if at <= now:
+                del self._repair_at[index]
+                self._respawn(index)
+                episode = next(e for e in reversed(self._episodes) if e[0] == index)
+                episode[2] = now  # back at this boundary: down until now
+                kind = self.placement.kinds[index]
+                life = faults.lifetime(scenario, kind, index, len(self._episodes))
+                self._fail_at[index] = now + life
         by_index = {a.index: a for a in self.agents}
-        for index, at in list(self._fail_at.items()):
+        for index, at in sorted(self._fail_at.items()):
             if at <= now:
                 del self._fail_at[index]
                 agent = by_index.get(index)
                 if agent is not None and agent.alive:
                     agent.crash(faults.REASON)
-                    self._failed[index] = at
+                    self._episodes.append([index, at, math.inf])
+                    if scenario.faults.repair_s > 0:
+                        draw = faults.repair_time(scenario, index, len(self._episodes))
+                        self._repair_at[index] = max(at + draw, now)
 
     def _sample(self, round: int) -> tuple[Row, bool]:
         """One metrics row, taken before the agents act in `round`; and whether we are done."""
@@ -598,7 +647,7 @@ class Fleet:
             end = max(0, self.world.rounds.round) * self.world.rounds.period
             # After the run every agent is stopped: "alive" here means "not crashed".
             alive = sum(a.state is not AgentState.CRASHED for a in self.honest_agents())
-            part["reliability"] = faults.partial(self._failed, end, alive)
+            part["reliability"] = faults.partial(self._episodes, end, alive)
         if self.roster.count:
             attack = self.workload.attack_partial()
             part["attack"] = attack_partial(self.roster, self.sybil_cores.values(), attack)

@@ -230,6 +230,12 @@ class FaultsSection:
         min=0.05,
         max=20.0,
     )
+    repair_s: float = rule(
+        0.0,
+        "mean simulated seconds a failed device takes to come back, fresh (exponential); 0 = never",
+        min=0.0,
+        max=1e12,
+    )
 
 
 # The sections every scenario has, whatever its workload; workloads add their own.

@@ -165,6 +165,11 @@ class Workload(Protocol):
         (a workload whose agents move, like the taxis, says where they went)."""
         ...
 
+    def respawn(self, index: int) -> Core:
+        """A fresh core for a local device that comes back after a failure: its state is
+        lost, its data, class and place are kept; it replaces the old core in `cores`."""
+        ...
+
     def marked(self, index: int) -> bool:
         """Whether the map highlights a local agent: what `WorkloadSpec.mark` names
         (informed of the rumor, warned of a hazard)."""

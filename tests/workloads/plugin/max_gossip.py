@@ -75,20 +75,26 @@ class MaxCore:
 class MaxGossip:
     """The cores of this process; the largest value is known to every process."""
 
-    def __init__(self, cores: dict[int, MaxCore], top: int) -> None:
+    def __init__(self, cores: dict[int, MaxCore], top: int, fresh: Any = None) -> None:
         self.cores = cores
         self.sybils: dict[int, Any] = {}
         self.top = top
+        self.fresh = fresh
 
     @classmethod
     def build(cls, ctx: BuildContext) -> MaxGossip:
         s = ctx.scenario
         limit = s.max.values
         values = generator(s.run.seed, Stream.VALUES).integers(0, limit, s.fleet.count)
-        cores = {
-            i: MaxCore(i, ctx.topology, int(values[i]), s.gossip.fanout, limit) for i in ctx.honest
-        }
-        return cls(cores, int(values.max()))
+
+        def fresh(i: int) -> MaxCore:
+            return MaxCore(i, ctx.topology, int(values[i]), s.gossip.fanout, limit)
+
+        return cls({i: fresh(i) for i in ctx.honest}, int(values.max()), fresh)
+
+    def respawn(self, index: int) -> MaxCore:
+        self.cores[index] = core = self.fresh(index)
+        return core
 
     def step(self, round: int) -> None:
         pass

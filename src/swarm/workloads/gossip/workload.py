@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,7 @@ class Gossip:
         self.sybils = sybils
         self.rumor_id = rumor_id
         self.origin = origin  # -1 when averaging
+        self.fresh: Callable[[int], Any] | None = None  # a new core for a repaired device
 
     @classmethod
     def build(cls, ctx: BuildContext) -> Gossip:
@@ -62,19 +63,23 @@ class Gossip:
             # Pairwise exchanges are atomic unless every agent acts at once (see the core).
             atomic = g.protocol == "average" and s.run.activation != "sync"
             options: dict[str, Any] = {"atomic": True} if atomic else {}
-            cores = {
-                i: averaging(i, ctx.topology, float(values[i]), fanout=g.fanout, **options)
-                for i in ctx.honest
-            }
+
+            def fresh(i: int) -> Any:
+                return averaging(i, ctx.topology, float(values[i]), fanout=g.fanout, **options)
+
+            cores = {i: fresh(i) for i in ctx.honest}
         else:
             spreading = dissemination.PROTOCOLS[g.protocol]
             extra: dict[str, Any] = {}
             if spreading is dissemination.RumorMongering:
                 extra = {"feedback": g.feedback, "stop": g.stop, "k": g.k}
-            cores = {
-                i: spreading(i, ctx.topology, fanout=g.fanout, ttl=g.ttl, memory=g.memory, **extra)
-                for i in ctx.honest
-            }
+
+            def fresh(i: int) -> Any:
+                return spreading(
+                    i, ctx.topology, fanout=g.fanout, ttl=g.ttl, memory=g.memory, **extra
+                )
+
+            cores = {i: fresh(i) for i in ctx.honest}
         sybils: dict[int, Core] = {}
         if s.sybil.behaviour == "flood":
             junk = gossip_junk(s)
@@ -84,14 +89,17 @@ class Gossip:
         else:
             sybils = {i: EclipseCore(i, ctx.roster, g.period) for i in ctx.sybils}
         if s.aggregating:
-            return cls(s, cores, sybils, 0, -1)
-        rng = generator(s.run.seed, Stream.SCENARIO)
-        origin = int(rng.integers(n))
-        rumor_id = int(rng.integers(1, 2**63))
-        data = rng.bytes(g.payload_bytes)
-        if origin in cores:
-            cores[origin].inject(rumor_id, data, 0)
-        return cls(s, cores, sybils, rumor_id, origin)
+            workload = cls(s, cores, sybils, 0, -1)
+        else:
+            rng = generator(s.run.seed, Stream.SCENARIO)
+            origin = int(rng.integers(n))
+            rumor_id = int(rng.integers(1, 2**63))
+            data = rng.bytes(g.payload_bytes)
+            if origin in cores:
+                cores[origin].inject(rumor_id, data, 0)
+            workload = cls(s, cores, sybils, rumor_id, origin)
+        workload.fresh = fresh
+        return workload
 
     def step(self, round: int) -> None:
         """Nothing moves but the messages."""
@@ -205,6 +213,14 @@ class Gossip:
 
     def asleep(self, index: int) -> bool:
         return False
+
+    def respawn(self, index: int) -> Any:
+        """Back uninformed (the origin too: the rumor it started is gone with its state);
+        an averaging device back with its initial value and weight 1, which `mass_error`
+        then shows, as a real restart would."""
+        assert self.fresh is not None
+        self.cores[index] = core = self.fresh(index)
+        return core
 
     def position(self, index: int) -> tuple[float, float] | None:
         return None

@@ -318,6 +318,7 @@ class Hazards:
     # hazard id -> awareness latency (None: missed), once it can no longer change
     _settled: dict[int, float | None] = field(default_factory=dict)
     _judges: dict[str, Any] | None = None  # the compound-judges check, worked out once
+    _shared: Any = None  # what every taxi core shares: a repaired taxi's new core gets it
 
     @classmethod
     def build(cls, ctx: BuildContext) -> Hazards:
@@ -348,6 +349,7 @@ class Hazards:
         cores = {i: TaxiCore(i, shared) for i in local if i < n}
         sense_rng = generator(seed, Stream.SENSING, 1)
         work = cls(scenario, local, city, taxis, model, cores, records, sense_rng)
+        work._shared = shared
         mine = [i for i in local if roster.is_sybil(i)]
         if mine:
             from swarm.workloads.hazards.attack import HazardAttacker, HazardSybil
@@ -451,6 +453,11 @@ class Hazards:
 
     def asleep(self, index: int) -> bool:
         return False
+
+    def respawn(self, index: int) -> TaxiCore:
+        """Back knowing no hazard: its warnings and votes are lost; the car kept driving."""
+        self.cores[index] = core = TaxiCore(index, self._shared)
+        return core
 
     def position(self, index: int) -> tuple[float, float] | None:
         """Where the taxi has driven to, in the city (m)."""

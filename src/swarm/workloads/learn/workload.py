@@ -6,7 +6,7 @@ rounds, and asks this module for cores and for the figures its rows and summary 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
@@ -52,6 +52,7 @@ class Learning:
     cores: dict[int, LearningCore]  # the honest agents of this process
     sybils: dict[int, SybilCore] = field(default_factory=dict)  # and its Sybils
     pool: TrainingPool = field(default_factory=TrainingPool)  # the cores' queued training
+    fresh: Callable[[int], LearningCore] | None = None  # a new core for a repaired device
 
     _baseline: float | None = None  # the live status's centralized baseline, once
     _readout: Readout | None = None  # scores the learners on the test set, with a memory
@@ -108,12 +109,11 @@ class Learning:
         def new_learner(rng: np.random.Generator) -> Learner:
             return make_learner(learn.model, dataset.classes, dataset.n_features, rng, **options)
 
-        for i in local:
-            if i >= n:
-                continue
+        def fresh(i: int) -> LearningCore:
+            """Agent i's core as at the start: its initial model, its shard."""
             rows = shards[i]
             extra = {"server": robust_server(learn)} if learn.strategy == "fedavg" else {}
-            cores[i] = cls_(
+            return cls_(
                 i,
                 new_learner(generator(seed, Stream.LEARNERS, i)),
                 dataset.X_train[rows],
@@ -122,8 +122,12 @@ class Learning:
                 **common,
                 **extra,
             )
+
+        for i in local:
+            if i < n:
+                cores[i] = fresh(i)
         sybils = build_sybils(scenario, dataset, topology, local, roster, new_learner, shards)
-        return cls(scenario, dataset, cores, sybils, pool)
+        return cls(scenario, dataset, cores, sybils, pool, fresh=fresh)
 
     def step(self, round: int) -> None:
         """Learning happens in the cores; nothing else moves."""
@@ -188,6 +192,12 @@ class Learning:
 
     def asleep(self, index: int) -> bool:
         return False
+
+    def respawn(self, index: int) -> LearningCore:
+        """Back with its initial model and its shard: what it learned is lost."""
+        assert self.fresh is not None
+        self.cores[index] = core = self.fresh(index)
+        return core
 
     def position(self, index: int) -> tuple[float, float] | None:
         return None

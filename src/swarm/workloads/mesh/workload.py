@@ -380,6 +380,7 @@ class Mesh:
         self._ages = np.zeros(0, dtype=np.int64)
         self._hop_count = np.zeros(ctx.max_hops + 1, dtype=np.int64)
         self._hop_error = [0] * (ctx.max_hops + 1)
+        self._profiles: dict[int, Any] = {}  # device profiles, for a repaired device's meter
 
     @property
     def awake(self) -> np.ndarray:
@@ -414,7 +415,9 @@ class Mesh:
         )
         profiles = scenario.profiles()
         cores = {i: MeshCore(i, shared, EnergyMeter(profiles[placement.kinds[i]])) for i in local}
-        return cls(scenario, local, topology, truth, shared, cores, now)
+        mesh = cls(scenario, local, topology, truth, shared, cores, now)
+        mesh._profiles = {i: profiles[placement.kinds[i]] for i in local}
+        return mesh
 
     def awake_at(self, round: int) -> np.ndarray:
         """Who is awake in `round` (every shard draws the same), and the draws after it."""
@@ -532,6 +535,12 @@ class Mesh:
 
     def asleep(self, index: int) -> bool:
         return index < self._ctx.awake.size and not self._ctx.awake[index]
+
+    def respawn(self, index: int) -> MeshCore:
+        """Back with an empty view and a full battery (a swapped or recharged device); the
+        entries its old view held stay in the figures, as a crashed device's do."""
+        self.cores[index] = core = MeshCore(index, self._ctx, EnergyMeter(self._profiles[index]))
+        return core
 
     def position(self, index: int) -> tuple[float, float] | None:
         return None
