@@ -11,6 +11,7 @@ counts the array bytes of those payloads, the figure compression divides.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -361,16 +362,14 @@ class AllReduceCore(LearningCore):
         self.iteration_s = 0.0  # seconds of the completed iterations, training included
         self.ring_s = 0.0  # ... of which the exchange: the time spent waiting on the ring
         self._started = (0.0, 0.0)  # (time, compute_s) when the iteration began
-        self.ring = ring
-        self.n = len(ring)
-        self.position = ring.index(self.index)
-        self.successor = ring[(self.position + 1) % self.n]
-        self.chunk = -(-self.size // self.n)  # ceil
-        self.padded = self.chunk * self.n
-        self.model_bytes = 4 * self.padded  # float32 "none" encoding
-        self._compressors = [
-            Compressor(self.compression, self.chunk, self.topk_ratio) for _ in range(self.n)
-        ]
+        self.universe = sorted(ring)  # every member the job started with
+        self._form(list(ring))
+        # Re-forming (see `_recover`): ticks spent, members heard from, the set last tick.
+        self.recovering = 0
+        self._heard: set[int] = set()
+        self._heard_before: set[int] | None = None
+        self.reformed = 0  # times this member took a new ring
+        self.misrouted = 0  # chunks of another ring (a member still on the old one): dropped
         self.iteration = -1  # the iteration in progress (or last finished)
         self.done = True
         self._before = np.zeros(self.size)
@@ -383,20 +382,67 @@ class AllReduceCore(LearningCore):
         self._stalled = 0  # ticks the current iteration has waited
         self.abandoned = 0  # iterations given up after STALL_LIMIT ticks
 
+    def _form(self, ring: list[int]) -> None:
+        """Take `ring` (this member included) for the iterations to come."""
+        self.ring = ring
+        self.n = len(ring)
+        self.position = ring.index(self.index)
+        self.successor = ring[(self.position + 1) % self.n]
+        self.predecessor = ring[(self.position - 1) % self.n]
+        self.chunk = -(-self.size // self.n)  # ceil
+        self.padded = self.chunk * self.n
+        self.model_bytes = 4 * self.padded  # float32 "none" encoding
+        self._compressors = [
+            Compressor(self.compression, self.chunk, self.topk_ratio) for _ in range(self.n)
+        ]
+        # Chunks name their ring once it is not the one the job started with, so a member
+        # still on an old ring is told apart (the first ring costs no byte).
+        self._ring_id = None if ring == self.universe else zlib.crc32(repr(ring).encode())
+
+    def _beats(self) -> list[Send]:
+        return [(m, "beat", {"round": self.iteration}) for m in self.universe if m != self.index]
+
+    def _recover(self) -> list[Send]:
+        """Re-forming the ring: beat to every member of the job, and take the members heard
+        from as the new ring once the set held still for a tick (dead members are never
+        heard). Live members all hear each other, so they settle on the same ring; one
+        that settles on another finds its chunks refused, stalls, and re-forms again."""
+        self.recovering += 1
+        heard = self._heard | {self.index}
+        if self.recovering < 2 or heard != self._heard_before:
+            self._heard_before = heard
+            return self._beats()
+        if sorted(heard) != self.ring:
+            self._form(sorted(heard))
+            self.reformed += 1
+        self.recovering, self._heard, self._heard_before = 0, set(), None
+        return []
+
+    def _enter_recovery(self) -> list[Send]:
+        if not self.done:
+            self.abandoned += 1
+            self._finish(apply=False)
+        self.recovering = 1
+        self._heard, self._heard_before = set(), None
+        return self._beats()
+
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
         self.idle_round()
         if self.depleted:
-            return []  # a ring with a dead member stalls: all-reduce has no fault tolerance
-        if not self.done:
+            return []  # a device that ran flat is gone; the others re-form without it
+        if self.recovering:
+            beats = self._recover()
+            if self.recovering:
+                return beats
+        elif not self.done:
             self.stalled_ticks += 1  # the ring has not finished the last iteration
             self._stalled += 1
             if self._stalled < STALL_LIMIT:
                 return []
-            # A chunk was lost (a peer started late, a message dropped, a bad payload):
-            # give this iteration up so the ring does not wait forever; the others do
-            # the same within STALL_LIMIT ticks and meet again in the next iteration.
-            self.abandoned += 1
-            self._finish(apply=False)
+            # A chunk never came (a member died, a message was lost, a bad payload): give
+            # the iteration up and find out who is still there.
+            self._stalled = 0
+            return self._enter_recovery()
         self._stalled = 0
         self.iteration += 1
         self.done = False
@@ -435,18 +481,28 @@ class AllReduceCore(LearningCore):
             self.update_bytes += array_bytes(payload)  # forwarded as received
             self.updates_sent += 1
         body = {"round": self.iteration, "step": step, "chunk": payload}
+        if self._ring_id is not None:
+            body["ring"] = self._ring_id
         return [(self.successor, "chunk", body)]
 
     def on_message(
         self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
     ) -> list[Send]:
+        if kind == "beat":
+            if src not in self.universe or not isinstance(body, dict):
+                raise ProtocolViolation("a beat from an agent that is not in the job")
+            self._heard.add(src)
+            return [] if self.recovering else self._enter_recovery()
         if kind != "chunk":
             raise ProtocolViolation(f"all-reduce does not accept {kind!r}")
         iteration = _round_of(body)
         step = body.get("step")
+        if body.get("ring") != self._ring_id or self.recovering:
+            self.misrouted += 1  # another ring's chunk: ours will stall and re-form
+            return []
         if type(step) is not int or not 0 <= step < 2 * (self.n - 1):
             raise ProtocolViolation("chunk step out of range")
-        if src != self.ring[(self.position - 1) % self.n]:
+        if src != self.predecessor:
             raise ProtocolViolation("chunk from an agent that is not our ring predecessor")
         if iteration < self.iteration or (iteration == self.iteration and step < self._next_step):
             return []  # a duplicate or a past iteration

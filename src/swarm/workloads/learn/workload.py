@@ -257,6 +257,9 @@ class Learning:
             for c in self.cores.values()
             if isinstance(c, AllReduceCore) and c.iterations_done
         ]
+        part["reformed"] = max(
+            (c.reformed for c in self.cores.values() if isinstance(c, AllReduceCore)), default=0
+        )
         part["abandoned"] = sum(
             c.abandoned for c in self.cores.values() if isinstance(c, AllReduceCore)
         )
@@ -387,6 +390,8 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         out["allreduce"] = {
             "iterations": done,
             "abandoned": sum(p["abandoned"] for p in parts),
+            # rings the members re-formed after a member stopped answering (most by one)
+            "reformed": max((p.get("reformed", 0) for p in parts), default=0),
             "model_bytes": 4 * padded,
             "bytes_per_node_per_iteration": [min(per_node), max(per_node)] if per_node else None,
             "predicted_bytes_per_node_per_iteration": laws.ring_allreduce_bytes_per_node(
