@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarm import clock, laws, topics, wire
 from swarm.cli import main
@@ -286,3 +288,30 @@ def test_killing_30_percent_of_cloud_titan_re_forms_the_ring_within_a_point() ->
     assert abs(clean - hurt) <= 0.01
     cores = [fleet.workload.cores[i] for i in range(7)]
     assert all(c.n == 7 and c.iterations_done >= 20 for c in cores)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    deaths=st.dictionaries(st.integers(0, 5), st.integers(1, 12), max_size=5),
+    seed=st.integers(1, 2**31),
+)
+def test_whoever_dies_whenever_the_ring_left_settles_and_trains_on(deaths, seed) -> None:
+    """Any subset of a 6-GPU ring dying at any rounds: the survivors end on one ring made
+    of exactly themselves, having completed iterations after the last death."""
+
+    def on_round(row: dict) -> None:
+        for index, at in deaths.items():
+            if row["round"] == at:
+                fleet.agents[index].crash("test")
+
+    rounds = max(deaths.values(), default=0) + 16
+    keys = {"run.rounds": rounds, "run.seed": seed, "fleet.count": 6}
+    fleet = Fleet(load("cloud-titan", **keys), on_round=on_round)
+    clock.run(fleet.run(), virtual=True)
+    survivors = sorted(set(range(6)) - set(deaths))
+    done_by = {i: fleet.workload.cores[i].iterations_done for i in survivors}
+    for i in survivors:
+        core = fleet.workload.cores[i]
+        assert core.ring == survivors, (i, core.ring, survivors)
+    if survivors:
+        assert min(done_by.values()) > max(deaths.values(), default=0) // 2
