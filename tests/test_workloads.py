@@ -16,6 +16,7 @@ from swarm.fleet import Fleet
 from swarm.run.runner import run_scenario
 from swarm.scenario import ScenarioError, from_dict, load
 from swarm.workloads.learn.compression import expected_factor
+from swarm.workloads.learn.strategies import ELECTION_AFTER, PROBE_AFTER
 
 
 def learning(strategy: str = "gossip", count: int = 8, rounds: int = 6, **learn: Any):
@@ -315,3 +316,28 @@ def test_whoever_dies_whenever_the_ring_left_settles_and_trains_on(deaths, seed)
         assert core.ring == survivors, (i, core.ring, survivors)
     if survivors:
         assert min(done_by.values()) > max(deaths.values(), default=0) // 2
+
+
+def test_killing_the_fedavg_server_elects_the_next_within_a_few_rounds() -> None:
+    """Agent 0 dies at round 10: its clients go unasked, beat, hear nothing, and agent 1
+    takes over; it aggregates every round from then on, and the run completes."""
+
+    def on_round(row: dict) -> None:
+        if row["round"] == 10:
+            fleet.agents[0].crash("test")
+
+    fleet = Fleet(load("sybil-fedavg", **{"sybil.count": 0}), on_round=on_round)
+    summary = clock.run(fleet.run(), virtual=True)
+    results = summary["results"]
+    new = fleet.workload.cores[1]
+    assert summary["complete"] and results["elections"] == 1
+    assert new.is_aggregator and new._round == 29
+    # 20 rounds after the death: lost at most the probe and election ticks, and one more.
+    assert new.rounds_applied >= 20 - (PROBE_AFTER + ELECTION_AFTER + 1)
+    assert all(c.aggregator == 1 for i, c in fleet.workload.cores.items() if i != 0)
+    assert results["global_accuracy"] > 0.85
+
+
+def test_a_live_fedavg_server_is_never_replaced() -> None:
+    summary = run_scenario(load("lab", **{"run.rounds": 200, "sybil.count": 0}))
+    assert summary["results"]["elections"] == 0

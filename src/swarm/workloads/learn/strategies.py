@@ -247,6 +247,14 @@ class FedAvgCore(LearningCore):
     the updates that arrived by its next tick, or what its `server`'s robust rule makes
     of them. The model the aggregator sends is the server's downlink and is not
     compressed; `update_bytes` counts the clients' uplink.
+
+    No single point of failure: a client not asked for `PROBE_AFTER` ticks sends the
+    aggregator a `beat`, which a live aggregator answers with one. With no answer within
+    `ELECTION_AFTER` more ticks the client takes the next of `candidates` (the honest
+    agents in index order) as the aggregator, and becomes it when that is itself; a
+    client asked by a later candidate than its own follows it. A dead aggregator so costs
+    PROBE_AFTER + ELECTION_AFTER rounds per dead candidate, and nothing while it lives
+    but a beat each way per client every few rounds a client goes unasked.
     """
 
     def __init__(
@@ -257,10 +265,15 @@ class FedAvgCore(LearningCore):
         fraction_fit: float = 0.5,
         server: RobustServer | None = None,
         admitted: Callable[[int, float], bool] | None = None,
+        candidates: list[int] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self.aggregator = aggregator
+        self.members = [aggregator, *clients]  # everyone the job may ask (Sybils included)
+        self.candidates = candidates if candidates is not None else [aggregator]
+        self.silent = 0  # ticks since the aggregator last asked or answered this client
+        self.elections = 0  # times this member moved on to the next candidate
         self.clients = clients
         self.fraction_fit = fraction_fit
         # The rule that combines updates (FedAvg's weighted mean unless a defense is set),
@@ -279,10 +292,37 @@ class FedAvgCore(LearningCore):
     def is_aggregator(self) -> bool:
         return self.index == self.aggregator
 
+    def _later(self, member: int) -> bool:
+        """Whether `member` comes after our aggregator among the candidates."""
+        order = self.candidates
+        if member not in order:
+            return False
+        return self.aggregator not in order or order.index(member) > order.index(self.aggregator)
+
+    def _elect(self) -> None:
+        """The aggregator did not answer: the next candidate after it takes over."""
+        order = self.candidates
+        at = order.index(self.aggregator) if self.aggregator in order else -1
+        self.aggregator = order[(at + 1) % len(order)]
+        self.elections += 1
+        self.silent = 0
+        if self.is_aggregator:  # ask everyone else; dead members simply never answer
+            self.clients = [m for m in self.members if m != self.index]
+            self._round, self._waiting, self._entries = -1, set(), []
+
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
         self.idle_round()
-        if not self.is_aggregator or self.depleted:
+        if self.depleted:
             return []
+        if not self.is_aggregator:
+            self.silent += 1
+            if self.silent == PROBE_AFTER:
+                return [(self.aggregator, "beat", {"round": round})]
+            if self.silent < PROBE_AFTER + ELECTION_AFTER:
+                return []
+            self._elect()
+            if not self.is_aggregator:
+                return []
         self._apply()
         clients = self.clients
         if self.admitted is not None:
@@ -308,10 +348,19 @@ class FedAvgCore(LearningCore):
         number = _round_of(body)
         if self.depleted:
             return []
+        if kind == "beat":
+            if self.is_aggregator:
+                return [(src, "beat", {"round": number})]  # "still here"
+            if src == self.aggregator:
+                self.silent = 0
+            return []
         if kind == "fit" and not self.is_aggregator:
+            if src != self.aggregator and self._later(src):
+                self.aggregator, self.silent = src, 0  # another client elected it first
             global_model = self.unpack(body.get("model"), self.size)
             if global_model is None or src != self.aggregator:
                 return []
+            self.silent = 0
             self.learner.set_params(global_model)
             self.train(rng)
             delta = self.learner.get_params() - global_model
@@ -335,6 +384,10 @@ class FedAvgCore(LearningCore):
                 self._apply()
             return []
         raise ProtocolViolation(f"fedavg does not accept {kind!r} here")
+
+
+PROBE_AFTER = 3  # ticks unasked before a client checks that its aggregator lives
+ELECTION_AFTER = 2  # ticks without an answer before it moves to the next candidate
 
 
 def round_half_up(x: float) -> int:

@@ -6,7 +6,7 @@ rounds, and asks this module for cores and for the figures its rows and summary 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
@@ -95,6 +95,7 @@ class Learning:
             common |= {
                 "aggregator": 0,
                 "clients": [*range(1, n), *roster.sybils],
+                "candidates": list(range(n)),  # who may take over a dead aggregator
                 "fraction_fit": learn.fraction_fit,
                 "admitted": roster.admitted if roster.count else None,
             }
@@ -155,10 +156,7 @@ class Learning:
         victim = self.cores.get(sybil.victim)
         if sybil.behaviour == "eclipse" and victim is not None:
             part["victim_accuracy"] = victim.accuracy(self.dataset.X_test, self.dataset.y_test)
-        server = next(
-            (c for c in self.cores.values() if isinstance(c, FedAvgCore) and c.is_aggregator),
-            None,
-        )
+        server = _current_server(self.cores.values())
         if server is not None:
             robust = server.server
             part |= {
@@ -263,6 +261,9 @@ class Learning:
         part["abandoned"] = sum(
             c.abandoned for c in self.cores.values() if isinstance(c, AllReduceCore)
         )
+        part["elections"] = max(
+            (c.elections for c in self.cores.values() if isinstance(c, FedAvgCore)), default=0
+        )
         part["aggregations"] = sum(
             c.rounds_applied for c in self.cores.values() if isinstance(c, FedAvgCore)
         )
@@ -271,13 +272,17 @@ class Learning:
         part["compute_s"] = sum(c.compute_s for c in self.cores.values())
         first = next(iter(self.cores.values()), None)
         part["size"] = first.size if first is not None else 0
-        server = next(
-            (c for c in self.cores.values() if isinstance(c, FedAvgCore) and c.is_aggregator),
-            None,
-        )
+        server = _current_server(self.cores.values())
         if server is not None:  # its model is the global one the clients start each round from
             part["global_accuracy"] = server.accuracy(self.dataset.X_test, self.dataset.y_test)
         return part
+
+
+def _current_server(cores: Iterable[LearningCore]) -> FedAvgCore | None:
+    """The FedAvg server now: of the cores that believe they aggregate (a dead one still
+    does), the one that ran the latest round."""
+    servers = [c for c in cores if isinstance(c, FedAvgCore) and c.is_aggregator]
+    return max(servers, key=lambda c: c._round, default=None)
 
 
 def _serves(core: LearningCore) -> TypeGuard[FedAvgCore]:
@@ -401,6 +406,8 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         }
     if learn.strategy == "fedavg":
         out["aggregations"] = sum(p["aggregations"] for p in parts)
+        # moves to the next candidate after an aggregator stopped answering (most by one)
+        out["elections"] = max((p.get("elections", 0) for p in parts), default=0)
         # `accuracy` is the mean over every agent, clients' stale local models included;
         # what FedAvg delivers is the server's global model.
         out["global_accuracy"] = next(
