@@ -341,3 +341,20 @@ def test_killing_the_fedavg_server_elects_the_next_within_a_few_rounds() -> None
 def test_a_live_fedavg_server_is_never_replaced() -> None:
     summary = run_scenario(load("lab", **{"run.rounds": 200, "sybil.count": 0}))
     assert summary["results"]["elections"] == 0
+
+
+def test_a_repaired_fedavg_server_steps_down_to_the_one_elected_meanwhile() -> None:
+    keys = {
+        "sybil.count": 0,
+        "run.rounds": 80,
+        "faults.process": "exponential",
+        "faults.mtbf_scale": 15 / 1.8e8,  # GPUs fail every 15 s on average
+        "faults.repair_s": 4.0,
+    }
+    fleet = Fleet(load("sybil-fedavg", **keys))
+    summary = clock.run(fleet.run(), virtual=True)
+    results = summary["results"]
+    assert summary["complete"] and results["elections"] >= 1
+    servers = {c.aggregator for c in fleet.workload.cores.values()}
+    assert len(servers) <= 2  # one server, and at most a member not yet told of it
+    assert results["global_accuracy"] > 0.5

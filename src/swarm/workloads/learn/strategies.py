@@ -354,6 +354,9 @@ class FedAvgCore(LearningCore):
             if src == self.aggregator:
                 self.silent = 0
             return []
+        if kind == "fit" and self.is_aggregator and self._later(src):
+            # We came back (repaired) to find a later candidate serving: step down to it.
+            self.aggregator, self.clients, self.silent = src, [], 0
         if kind == "fit" and not self.is_aggregator:
             if src != self.aggregator and self._later(src):
                 self.aggregator, self.silent = src, 0  # another client elected it first

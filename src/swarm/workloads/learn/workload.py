@@ -282,7 +282,7 @@ def _current_server(cores: Iterable[LearningCore]) -> FedAvgCore | None:
     """The FedAvg server now: of the cores that believe they aggregate (a dead one still
     does), the one that ran the latest round."""
     servers = [c for c in cores if isinstance(c, FedAvgCore) and c.is_aggregator]
-    return max(servers, key=lambda c: c._round, default=None)
+    return max(servers, key=lambda c: (c._round, c.rounds_applied), default=None)
 
 
 def _serves(core: LearningCore) -> TypeGuard[FedAvgCore]:
