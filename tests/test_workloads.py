@@ -358,3 +358,26 @@ def test_a_repaired_fedavg_server_steps_down_to_the_one_elected_meanwhile() -> N
     servers = {c.aggregator for c in fleet.workload.cores.values()}
     assert len(servers) <= 2  # one server, and at most a member not yet told of it
     assert results["global_accuracy"] > 0.5
+
+
+def test_time_to_accuracy_is_the_first_row_at_the_target() -> None:
+    rows: list[dict] = []
+    keys = {"run.rounds": 60, "sybil.count": 0, "learn.target_accuracy": 0.9}
+    fleet = Fleet(load("lab", **keys), on_round=rows.append)
+    results = clock.run(fleet.run(), virtual=True)["results"]
+    first = next(r["time"] for r in rows if r["accuracy"] >= 0.9)
+    assert results["time_to_accuracy"] == first and results["target_accuracy"] == 0.9
+    never = run_scenario(load("lab", **{**keys, "learn.target_accuracy": 1.0}))["results"]
+    assert never["time_to_accuracy"] is None
+    assert "time_to_accuracy" not in run_scenario(load("lab", **{"run.rounds": 5}))["results"]
+
+
+def test_fedavg_counts_the_updates_that_come_too_late() -> None:
+    """Slow links: updates cross the next round's start and are counted, not lost silently."""
+    keys = {"sybil.count": 0, "run.rounds": 20, "network.latency": 0.6}
+    results = run_scenario(load("lab", **keys))["results"]
+    assert results["late_updates"] > 0
+    assert (
+        run_scenario(load("lab", **{"sybil.count": 0, "run.rounds": 20}))["results"]["late_updates"]
+        == 0
+    )

@@ -62,6 +62,12 @@ class LearnSection:
     reputation: bool = rule(
         False, "fedavg: ignore clients whose updates the rule kept rejecting (reputation)"
     )
+    target_accuracy: float = rule(
+        0.0,
+        "fleet accuracy whose first arrival the summary times (time_to_accuracy); 0 = none",
+        min=0.0,
+        max=1.0,
+    )
 
 
 def check(s: Any) -> None:

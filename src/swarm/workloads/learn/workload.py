@@ -236,7 +236,14 @@ class Learning:
 
     @staticmethod
     def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -> Results:
-        return results(scenario, parts, rows[-1]["round"] if rows else 0)
+        out = results(scenario, parts, rows[-1]["round"] if rows else 0)
+        target = scenario.learn.target_accuracy
+        if target > 0:
+            # The first row (simulated seconds) whose fleet accuracy reached the target.
+            reached = (r["time"] for r in rows if (r.get("accuracy") or 0.0) >= target)
+            out["time_to_accuracy"] = next(reached, None)
+            out["target_accuracy"] = target
+        return out
 
     def partial_results(self) -> Partial:
         part = self.sample()
@@ -260,6 +267,9 @@ class Learning:
         )
         part["abandoned"] = sum(
             c.abandoned for c in self.cores.values() if isinstance(c, AllReduceCore)
+        )
+        part["late_updates"] = sum(
+            c.unasked for c in self.cores.values() if isinstance(c, FedAvgCore)
         )
         part["elections"] = max(
             (c.elections for c in self.cores.values() if isinstance(c, FedAvgCore)), default=0
@@ -406,6 +416,8 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         }
     if learn.strategy == "fedavg":
         out["aggregations"] = sum(p["aggregations"] for p in parts)
+        # updates that came after their round was applied, or from a client not asked
+        out["late_updates"] = sum(p.get("late_updates", 0) for p in parts)
         # moves to the next candidate after an aggregator stopped answering (most by one)
         out["elections"] = max((p.get("elections", 0) for p in parts), default=0)
         # `accuracy` is the mean over every agent, clients' stale local models included;
