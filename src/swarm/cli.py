@@ -191,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
         help="draw a run or a sweep: PNG figures and report.md",
         description="Draw the figures a reader expects of a run (its course: coverage, "
         "accuracy, awareness, energy, with the analytic laws beside) or of a sweep (each "
-        "headline result against the grid, with 95%% intervals), and write report.md with "
+        "headline result against the grid, with 95% intervals), and write report.md with "
         "the tables. Needs matplotlib: pip install 'swarm-fleet[plot]'.",
         epilog="examples:\n"
         "  swarm run rumor --out runs/rumor && swarm report runs/rumor\n"
