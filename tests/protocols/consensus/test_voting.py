@@ -427,3 +427,11 @@ def test_simulated_votes_follow_the_truth() -> None:
     assert (simulate_votes(1.0, 3, 4, np.random.default_rng(0), truth=truth) == truth).all()
     assert (simulate_votes(0.0, 3, 4, np.random.default_rng(0), truth=truth) == 1 - truth).all()
     assert (simulate_votes(1.0, 2, 3, np.random.default_rng(0), truth=0) == 0).all()
+
+
+def test_a_law_is_never_above_one_even_by_an_ulp() -> None:
+    """fsum of binomial terms near p = 1 can round to 1 + 2e-16; a probability may not."""
+    for p in np.linspace(0.95, 1.0, 2001):
+        for k in (5, 11, 31, 59, 60):
+            assert majority_law(float(p), k) <= 1.0
+            assert quorum_law(float(p), k, 0.6) <= 1.0

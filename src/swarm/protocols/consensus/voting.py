@@ -116,7 +116,7 @@ def majority_law(p: float, k: int) -> float:
     terms = [_binom(k, j, p) for j in range(k // 2 + 1, k + 1)]
     if k % 2 == 0:
         terms.append(0.5 * _binom(k, k // 2, p))
-    return math.fsum(terms)
+    return min(1.0, math.fsum(terms))  # binomial terms' rounding can exceed 1 by an ulp
 
 
 def any_of_law(p: float, k: int) -> float:
@@ -132,7 +132,7 @@ def quorum_law(p: float, k: int, level: float | Fraction) -> float:
     """P(at least quorum_size(level, k) of k independent voters are right), each w.p. p."""
     p, k = _probability(p), _count("k", k)
     need = quorum_size(level, k)
-    return math.fsum(_binom(k, j, p) for j in range(need, k + 1))
+    return min(1.0, math.fsum(_binom(k, j, p) for j in range(need, k + 1)))
 
 
 def simulate_votes(
