@@ -25,6 +25,9 @@ class Placement:
     kinds: list[str]
     regions: np.ndarray  # int region index per agent
     positions: np.ndarray  # (n, 2) km
+    # How many times longer each agent computes than its class ([faults] stragglers); 1
+    # for most. None: no stragglers.
+    slowdown: np.ndarray | None = None
 
 
 def place_agents(scenario: Scenario) -> Placement:
@@ -47,10 +50,14 @@ def place_agents(scenario: Scenario) -> Placement:
     rng = generator(scenario.run.seed, Stream.SYBIL, 0)
     centres = _centres(scenario)
     positions = centres[regions] + rng.normal(0.0, fleet.region_radius_km, size=(count, 2))
+    slowdown = None
+    if honest.slowdown is not None:
+        slowdown = np.concatenate([honest.slowdown, np.ones(count)])
     return Placement(
         [*honest.kinds, *(["sybil"] * count)],
         np.concatenate([honest.regions, regions]),
         np.concatenate([honest.positions, positions]),
+        slowdown,
     )
 
 
@@ -75,7 +82,23 @@ def _place_honest(scenario: Scenario) -> Placement:
     centres = _centres(scenario)
     rng = generator(scenario.run.seed, Stream.PLACEMENT)
     positions = centres[regions] + rng.normal(0.0, fleet.region_radius_km, size=(n, 2))
-    return Placement(kinds, regions, positions)
+    return Placement(kinds, regions, positions, _stragglers(scenario, n))
+
+
+STRAGGLERS = 2**20  # the stream below FAULTS that picks the stragglers (far from agent ids)
+
+
+def _stragglers(scenario: Scenario, n: int) -> np.ndarray | None:
+    """`faults.stragglers` of the devices, drawn from the seed, `faults.slowdown` times
+    slower; None when there are none (and nothing is drawn: other streams stay put)."""
+    faults = scenario.faults
+    count = round(faults.stragglers * n)
+    if count == 0:
+        return None
+    slowdown = np.ones(n)
+    rng = generator(scenario.run.seed, Stream.FAULTS, STRAGGLERS)
+    slowdown[rng.choice(n, count, replace=False)] = faults.slowdown
+    return slowdown
 
 
 def agent_ids(n: int) -> list[str]:

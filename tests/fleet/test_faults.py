@@ -224,3 +224,31 @@ def test_failures_and_repairs_never_double_count(
     assert all(0 <= row["alive"] <= n for row in rows)
     assert found["failures"] - found["recoveries"] == n - found["alive_at_end"]
     assert 0.0 <= found["availability"] <= 1.0
+
+
+def test_stragglers_are_the_share_asked_for_and_slow_a_synchronous_ring() -> None:
+    """One GPU in ten computing 10x slower: every all-reduce iteration waits for it, so an
+    iteration takes about ten times the compute of the others (the ring itself is short)."""
+    slow = {"devices.gpu": {"flops": 1e9}, "run.rounds": 5}
+    placement = place_agents(load("cloud-titan", **{"faults.stragglers": 0.3}))
+    assert placement.slowdown is not None and int((placement.slowdown == 4.0).sum()) == 3
+    assert place_agents(load("cloud-titan")).slowdown is None
+    plain = run_scenario(load("cloud-titan", **slow))["results"]["allreduce"]
+    keys = {**slow, "faults.stragglers": 0.1, "faults.slowdown": 10.0}
+    lagging = run_scenario(load("cloud-titan", **keys))["results"]["allreduce"]
+    compute = plain["seconds_per_iteration"] - plain["ring_seconds_per_iteration"]
+    assert lagging["seconds_per_iteration"] == pytest.approx(
+        10 * compute + plain["ring_seconds_per_iteration"], rel=0.05
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("faults.stragglers=1.5", "faults.stragglers = 1.5"),
+        ("faults.slowdown=0.5", "faults.slowdown"),
+    ],
+)
+def test_absurd_stragglers_are_one_line(override: str, needle: str, capsys) -> None:
+    assert main(["run", "cloud-titan", "--set", override, "--quiet"]) == 2
+    assert needle in capsys.readouterr().err

@@ -236,6 +236,15 @@ class FaultsSection:
         min=0.0,
         max=1e12,
     )
+    stragglers: float = rule(
+        0.0,
+        "share of the devices that compute slower than their class (stragglers)",
+        min=0.0,
+        max=1.0,
+    )
+    slowdown: float = rule(
+        4.0, "how many times longer a straggler takes for the same work", min=1.0, max=1e6
+    )
 
 
 # The sections every scenario has, whatever its workload; workloads add their own.

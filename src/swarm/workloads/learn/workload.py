@@ -6,6 +6,7 @@ rounds, and asks this module for cores and for the figures its rows and summary 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
@@ -14,6 +15,7 @@ import numpy as np
 
 from swarm import laws
 from swarm.devices.energy import EnergyMeter, fleet_energy
+from swarm.devices.profiles import DeviceProfile
 from swarm.protocols.consensus.reputation import Reputation
 from swarm.protocols.gossip.topology import Topology
 from swarm.protocols.sybil import EclipseCore, FloodCore, Roster, SybilCore
@@ -110,6 +112,8 @@ class Learning:
         def new_learner(rng: np.random.Generator) -> Learner:
             return make_learner(learn.model, dataset.classes, dataset.n_features, rng, **options)
 
+        slowdown = ctx.placement.slowdown
+
         def fresh(i: int) -> LearningCore:
             """Agent i's core as at the start: its initial model, its shard."""
             rows = shards[i]
@@ -119,7 +123,7 @@ class Learning:
                 new_learner(generator(seed, Stream.LEARNERS, i)),
                 dataset.X_train[rows],
                 dataset.y_train[rows],
-                profile=profiles[kinds[i]],
+                profile=_slowed(profiles[kinds[i]], slowdown, i),
                 **common,
                 **extra,
             )
@@ -286,6 +290,13 @@ class Learning:
         if server is not None:  # its model is the global one the clients start each round from
             part["global_accuracy"] = server.accuracy(self.dataset.X_test, self.dataset.y_test)
         return part
+
+
+def _slowed(profile: DeviceProfile, slowdown: np.ndarray | None, index: int) -> DeviceProfile:
+    """A straggler's profile: its class's, computing `slowdown` times slower."""
+    if slowdown is None or slowdown[index] == 1.0:
+        return profile
+    return dataclasses.replace(profile, flops=profile.flops / float(slowdown[index]))
 
 
 def _current_server(cores: Iterable[LearningCore]) -> FedAvgCore | None:
