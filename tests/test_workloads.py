@@ -381,3 +381,14 @@ def test_fedavg_counts_the_updates_that_come_too_late() -> None:
         run_scenario(load("lab", **{"sybil.count": 0, "run.rounds": 20}))["results"]["late_updates"]
         == 0
     )
+
+
+def test_backup_workers_ask_more_and_aggregate_the_first_arrivals() -> None:
+    """backup = 3: each round asks 3 clients more than fraction_fit needs and applies the
+    step once the needed updates are in; the 3 that come after are counted as late."""
+    keys = {"sybil.count": 0, "run.rounds": 20}
+    plain = run_scenario(load("lab", **keys))["results"]
+    backed = run_scenario(load("lab", **{**keys, "learn.backup": 3}))["results"]
+    assert plain["late_updates"] == 0
+    assert backed["late_updates"] == 3 * backed["aggregations"] == 60
+    assert backed["global_accuracy"] > 0.85

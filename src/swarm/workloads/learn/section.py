@@ -45,6 +45,13 @@ class LearnSection:
     fraction_fit: float = rule(
         0.5, "fedavg: share of clients trained per round", above=0.0, max=1.0
     )
+    backup: int = rule(
+        0,
+        "fedavg: backup workers: ask this many clients more and aggregate the first "
+        "fraction_fit arrivals (Chen et al. 2016)",
+        min=0,
+        max=10_000,
+    )
     local_epochs: int = rule(1, "passes over the local shard per round", min=1, max=1000)
     batch_size: int = rule(32, "minibatch size of local training", min=1)
     learning_rate: float = rule(0.01, "SGD step size (eta0)", above=0.0)

@@ -266,10 +266,16 @@ class FedAvgCore(LearningCore):
         server: RobustServer | None = None,
         admitted: Callable[[int, float], bool] | None = None,
         candidates: list[int] | None = None,
+        backup: int = 0,
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self.aggregator = aggregator
+        # Backup workers (Chen et al. 2016, "Revisiting distributed synchronous SGD"):
+        # ask `backup` clients more than needed, and aggregate as soon as the needed
+        # number of updates arrived; the slowest ones then come late and are counted so.
+        self.backup = backup
+        self._need = 0
         self.members = [aggregator, *clients]  # everyone the job may ask (Sybils included)
         self.candidates = candidates if candidates is not None else [aggregator]
         self.silent = 0  # ticks since the aggregator last asked or answered this client
@@ -329,7 +335,9 @@ class FedAvgCore(LearningCore):
             now = round * self.period
             clients = [c for c in clients if self.admitted(c, now)]
         k = max(1, round_half_up(self.fraction_fit * len(clients)))
-        chosen = sorted(int(c) for c in rng.choice(clients, size=k, replace=False))
+        self._need = k
+        asked = min(len(clients), k + self.backup)
+        chosen = sorted(int(c) for c in rng.choice(clients, size=asked, replace=False))
         self._round, self._waiting = round, set(chosen)
         model = self._downlink.compress(self.learner.get_params())
         return [(c, "fit", {"round": round, "model": model}) for c in chosen]
@@ -383,7 +391,7 @@ class FedAvgCore(LearningCore):
                 return []
             self._waiting.discard(src)
             self._entries.append(Entry(src, samples, delta))
-            if not self._waiting:
+            if not self._waiting or (self.backup and len(self._entries) >= self._need):
                 self._apply()
             return []
         raise ProtocolViolation(f"fedavg does not accept {kind!r} here")

@@ -99,6 +99,7 @@ class Learning:
                 "clients": [*range(1, n), *roster.sybils],
                 "candidates": list(range(n)),  # who may take over a dead aggregator
                 "fraction_fit": learn.fraction_fit,
+                "backup": learn.backup,
                 "admitted": roster.admitted if roster.count else None,
             }
         else:
