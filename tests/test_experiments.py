@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm.cli import _parser
-from swarm.run.sweep import plan
+from swarm.cli import _parser, sweep_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = sorted(p.parent for p in (ROOT / "experiments").glob("*/README.md"))
@@ -40,17 +39,7 @@ def test_the_commands_plan_or_answer_help(folder: Path, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
     for words in commands(folder / "README.md"):
         if words[:2] == ["swarm", "sweep"]:
-            args = _parser().parse_args(words[1:])
-            the_plan = plan(
-                args.scenario,
-                args.grid,
-                args.zip,
-                args.overrides,
-                repeat=args.repeat,
-                seed=args.seed,
-                max_runs=10_000,
-            )
-            assert the_plan.jobs
+            assert sweep_plan(_parser().parse_args([*words[1:], "--yes"])).jobs
         elif words[0] == "python":
             done = subprocess.run(
                 [sys.executable, words[1], "--help"], capture_output=True, text=True, check=False

@@ -481,25 +481,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from swarm.run.sweep import (
-        DEFAULT_MAX_RUNS,
         MAX_JOBS,
         SweepError,
         execute,
-        plan,
         write_tables,
     )
 
-    limit = args.max_runs or DEFAULT_MAX_RUNS
     try:
-        the_plan = plan(
-            args.scenario,
-            args.grid,
-            args.zip,
-            args.overrides,
-            repeat=args.repeat,
-            seed=args.seed,
-            max_runs=sys.maxsize if args.yes else limit,
-        )
+        the_plan = sweep_plan(args)
     except SweepError as exc:
         raise ScenarioError(str(exc)) from None
     if args.jobs > MAX_JOBS:
@@ -563,6 +552,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for name, why in done.skipped:
         print(f"  not drawn: {name}: {why}", file=sys.stderr)
     return 0
+
+
+def sweep_plan(args: argparse.Namespace) -> Any:
+    """The sweep `swarm sweep` ARGS asks for (every scenario built and checked, no run
+    made); SweepError names what is wrong."""
+    from swarm.run.sweep import DEFAULT_MAX_RUNS, plan
+
+    return plan(
+        args.scenario,
+        args.grid,
+        args.zip,
+        args.overrides,
+        repeat=args.repeat,
+        seed=args.seed,
+        max_runs=sys.maxsize if args.yes else args.max_runs or DEFAULT_MAX_RUNS,
+    )
 
 
 class _Terminated(KeyboardInterrupt):

@@ -34,45 +34,40 @@ def _mtbf(scenario: Scenario, kind: str) -> float:
 
 def failure_times(scenario: Scenario, kinds: Sequence[str]) -> np.ndarray:
     """Simulated second at which each of these devices fails (inf: never, or no process)."""
-    faults = scenario.faults
     times = np.full(len(kinds), math.inf)
-    if faults.process == "none":
+    if scenario.faults.process == "none":
         return times
     for index, kind in enumerate(kinds):
         mtbf = _mtbf(scenario, kind)
-        if math.isinf(mtbf):
-            continue
-        rng = generator(scenario.run.seed, Stream.FAULTS, index)
-        if faults.process == "exponential":
-            times[index] = rng.exponential(mtbf)
-        else:
-            shape = faults.weibull_shape
-            times[index] = laws.weibull_scale(mtbf, shape) * rng.weibull(shape)
+        if not math.isinf(mtbf):
+            times[index] = _life(scenario, mtbf, index)
     return times
 
 
-def _draw(scenario: Scenario, mean: float, *path: int) -> float:
-    """One lifetime (or repair) of this mean, from its own stream below FAULTS."""
+def _life(scenario: Scenario, mean: float, *path: int) -> float:
+    """One lifetime of this mean under `faults.process`, from stream (FAULTS, *path)."""
     rng = generator(scenario.run.seed, Stream.FAULTS, *path)
-    faults = scenario.faults
-    if faults.process == "weibull" and path[0] == _LIFE:
-        shape = faults.weibull_shape
+    if scenario.faults.process == "weibull":
+        shape = scenario.faults.weibull_shape
         return float(laws.weibull_scale(mean, shape) * rng.weibull(shape))
     return float(rng.exponential(mean))
 
 
-_LIFE, _REPAIR = 0, 1  # the streams below (FAULTS, ...) of later lifetimes and repairs
+# The streams below FAULTS: (index) the first lifetime of each device, (_LIFE, index,
+# episode) the lifetimes after repairs, (_REPAIR, index, episode) the repairs.
+_LIFE, _REPAIR = 0, 1
 
 
 def lifetime(scenario: Scenario, kind: str, index: int, episode: int) -> float:
     """How long a repaired device lives before its next failure (inf: never fails)."""
     mtbf = _mtbf(scenario, kind)
-    return math.inf if math.isinf(mtbf) else _draw(scenario, mtbf, _LIFE, index, episode)
+    return math.inf if math.isinf(mtbf) else _life(scenario, mtbf, _LIFE, index, episode)
 
 
 def repair_time(scenario: Scenario, index: int, episode: int) -> float:
     """How long a failed device stays down: exponential, mean `faults.repair_s`."""
-    return _draw(scenario, scenario.faults.repair_s, _REPAIR, index, episode)
+    rng = generator(scenario.run.seed, Stream.FAULTS, _REPAIR, index, episode)
+    return float(rng.exponential(scenario.faults.repair_s))
 
 
 def partial(episodes: Sequence[Sequence[float]], end: float, alive: int) -> dict[str, Any]:

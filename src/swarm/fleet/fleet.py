@@ -158,7 +158,11 @@ class Fleet:
         # When each local honest device fails on its own ([faults]); inf: never.
         honest = range(self.roster.honest)
         times = faults.failure_times(scenario, self.placement.kinds[: self.roster.honest])
-        self._fail_at = {i: float(times[i]) for i in self.local if i in honest}
+        # Only devices that will fail are kept, so a run without failures pays nothing.
+        self._fail_at = {
+            i: float(times[i]) for i in self.local if i in honest and math.isfinite(times[i])
+        }
+        self._slots: dict[int, int] = {}  # agent index -> its place in self.agents
         self._repair_at: dict[int, float] = {}  # failed devices that will come back, and when
         self._episodes: list[list[float]] = []  # [index, failed at, back at (inf: not yet)]
         self._uplinks = {k: p.uplink_bps for k, p in scenario.profiles().items()}
@@ -257,6 +261,7 @@ class Fleet:
             )
             self.agents.append(agent)
             agent.start()
+        self._slots = {a.index: n for n, a in enumerate(self.agents)}  # index -> slot
         await self.broker.start()
         if self.on_start is not None:
             self.on_start(self)
@@ -321,8 +326,7 @@ class Fleet:
             x=float(placement.positions[index, 0]),
             y=float(placement.positions[index, 1]),
         )
-        slot = next(n for n, a in enumerate(self.agents) if a.index == index)
-        self.agents[slot] = agent
+        self.agents[self._slots[index]] = agent
         agent.start()
 
     def interrupt(self, why: str) -> None:
@@ -549,7 +553,7 @@ class Fleet:
     def _fail(self, round: int) -> None:
         """Crash the devices whose failure time has come and bring back the repaired ones,
         before the round's row."""
-        if not self._repair_at and all(math.isinf(t) for t in self._fail_at.values()):
+        if not self._repair_at and not self._fail_at:
             return
         scenario = self.scenario
         now = round * self.world.rounds.period
@@ -561,13 +565,13 @@ class Fleet:
                 episode[2] = now  # back at this boundary: down until now
                 kind = self.placement.kinds[index]
                 life = faults.lifetime(scenario, kind, index, len(self._episodes))
-                self._fail_at[index] = now + life
-        by_index = {a.index: a for a in self.agents}
+                if math.isfinite(life):
+                    self._fail_at[index] = now + life
         for index, at in sorted(self._fail_at.items()):
             if at <= now:
                 del self._fail_at[index]
-                agent = by_index.get(index)
-                if agent is not None and agent.alive:
+                agent = self.agents[self._slots[index]]
+                if agent.alive:
                     agent.crash(faults.REASON)
                     self._episodes.append([index, at, math.inf])
                     if scenario.faults.repair_s > 0:

@@ -412,11 +412,10 @@ def _sweep_workload(grid: _Grid, done: Report) -> tuple[Any, dict[str, Any] | No
 
 
 def _headline(columns: Sequence[str], spec: Any) -> list[str]:
-    present = [c.removeprefix("results.").removesuffix(".mean") for c in columns]
     present = [
-        c
-        for c, col in zip(present, columns, strict=True)
-        if col.startswith("results.") and col.endswith(".mean")
+        c.removeprefix("results.").removesuffix(".mean")
+        for c in columns
+        if c.startswith("results.") and c.endswith(".mean")
     ]
     if spec is None:
         return [c for c in present if not c.startswith("predicted_")]
