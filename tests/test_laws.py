@@ -111,3 +111,27 @@ def test_failure_probability_is_the_exponential_or_weibull_law_of_that_mean() ->
         laws.weibull_scale(100.0, 0.0)
     with pytest.raises(ValueError, match="t = -1"):
         laws.failure_probability(100.0, -1)
+
+
+def test_young_and_daly_intervals() -> None:
+    assert laws.young_interval(2.0, 100.0) == pytest.approx(20.0)
+    # Daly's correction matters as the cost nears the MTBF, and vanishes far from it.
+    small = laws.daly_interval(1e-3, 1e6) / laws.young_interval(1e-3, 1e6)
+    assert small == pytest.approx(1.0, abs=1e-3)
+    x = 2.0 / (2 * 100.0)
+    assert laws.daly_interval(2.0, 100.0) == pytest.approx(
+        20.0 * (1 + math.sqrt(x) / 3 + x / 9) - 2.0
+    )
+    assert laws.daly_interval(300.0, 100.0) == 100.0  # cost >= 2M: checkpoint every MTBF
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError):
+            laws.young_interval(bad, 100.0)
+        with pytest.raises(ValueError):
+            laws.daly_interval(1.0, bad)
+
+
+@pytest.mark.parametrize(("cost", "mtbf"), [(1.0, 100.0), (2.0, 60.0), (10.0, 3600.0)])
+def test_the_first_order_goodput_peaks_at_youngs_interval(cost: float, mtbf: float) -> None:
+    taus = [laws.young_interval(cost, mtbf) * 2 ** (k / 40) for k in range(-80, 81)]
+    best = max(taus, key=lambda tau: laws.checkpoint_goodput(tau, cost, mtbf))
+    assert best == pytest.approx(laws.young_interval(cost, mtbf), rel=0.15)

@@ -234,6 +234,38 @@ def first_failure_mean(mtbfs: Sequence[float], shape: float = 1.0) -> float | No
     return math.exp(-total / shape) * math.gamma(1 + 1 / shape)
 
 
+def young_interval(cost: float, mtbf: float) -> float:
+    """The checkpoint interval that maximizes goodput to first order, sqrt(2 delta M), for a
+    checkpoint that takes `cost` (delta) and a system MTBF M (Young 1974, "A first order
+    approximation to the optimum checkpoint interval", CACM 17(9))."""
+    return math.sqrt(
+        2.0 * _number("cost", cost, positive=True) * _number("mtbf", mtbf, positive=True)
+    )
+
+
+def daly_interval(cost: float, mtbf: float) -> float:
+    """Daly's higher-order optimum (Daly 2006, "A higher order estimate of the optimum
+    checkpoint interval for restart dumps", FGCS 22(3), eq. 37): Young's interval with
+    correction terms, less the cost; M itself once the cost reaches 2M."""
+    delta = _number("cost", cost, positive=True)
+    m = _number("mtbf", mtbf, positive=True)
+    if delta >= 2.0 * m:
+        return m
+    x = delta / (2.0 * m)
+    return math.sqrt(2.0 * delta * m) * (1.0 + math.sqrt(x) / 3.0 + x / 9.0) - delta
+
+
+def checkpoint_goodput(interval: float, cost: float, mtbf: float, restart: float = 0.0) -> float:
+    """First-order share of time spent on kept work, checkpointing every `interval` of work:
+    1 - cost / (interval + cost) - ((interval + cost) / 2 + restart) / mtbf, at least 0.
+    Its maximum is near `young_interval` (each failure loses half a segment on average)."""
+    tau = _number("interval", interval, positive=True)
+    delta = _number("cost", cost, positive=True)
+    m = _number("mtbf", mtbf, positive=True)
+    segment = tau + delta
+    return max(0.0, 1.0 - delta / segment - (segment / 2.0 + restart) / m)
+
+
 # Push-pull averaging cuts the variance of the estimates by about 1 / (2 sqrt(e)) per
 # round (Jelasity, Montresor & Babaoglu 2005, "Gossip-based aggregation in large dynamic
 # networks", ACM TOCS 23(3)).

@@ -92,6 +92,8 @@ def results(
     mtbfs = [_mtbf(scenario, kind) for kind in kinds]
     down = sum(p["down_s"] for p in parts)
     repair = faults.repair_s
+    system_mtbf = laws.first_failure_mean(mtbfs, shape)
+    cost = scenario.checkpoint.cost
     return {
         "process": faults.process,
         "mtbf_scale": faults.mtbf_scale,
@@ -112,7 +114,10 @@ def results(
         else None,
         "alive_at_end": sum(p["alive"] for p in parts),  # 0: the whole fleet died
         # Mean time to the fleet's first failure (None: no class ever fails).
-        "system_mtbf_s": laws.first_failure_mean(mtbfs, shape),
+        "system_mtbf_s": system_mtbf,
+        # The checkpoint interval that maximizes goodput for that MTBF and checkpoint.cost.
+        "young_daly_interval": laws.young_interval(cost, system_mtbf) if system_mtbf else None,
+        "daly_interval": laws.daly_interval(cost, system_mtbf) if system_mtbf else None,
         "availability": 1.0 - down / (n * end) if n and end > 0 else 1.0,
         "simulated_s": end,
     }

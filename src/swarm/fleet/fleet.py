@@ -573,7 +573,8 @@ class Fleet:
                 agent = self.agents[self._slots[index]]
                 if agent.alive:
                     agent.crash(faults.REASON)
-                    self._episodes.append([index, at, math.inf])
+                    # Down from this boundary: the device worked until its crash took effect.
+                    self._episodes.append([index, now, math.inf])
                     if scenario.faults.repair_s > 0:
                         draw = faults.repair_time(scenario, index, len(self._episodes))
                         self._repair_at[index] = max(at + draw, now)

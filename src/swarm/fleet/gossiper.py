@@ -52,8 +52,8 @@ class GossipAgent(Agent):
         """The core's local work for the round, queued before any agent acts (see
         `RoundScheduler.add`); only cores with a `prepare` are called."""
         ready = self._ready
-        if ready is None:
-            return
+        if ready is None or not self.alive:
+            return  # crashed at this boundary, after the round's participants were listed
         try:
             ready.prepare(round, self.rng)
         except Exception as exc:  # a core bug must not take the fleet down

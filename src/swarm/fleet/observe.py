@@ -48,13 +48,23 @@ def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -
     if scenario.faults.process != "none":
         end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
         kinds = place_agents(scenario).kinds[: scenario.fleet.count]
-        out["reliability"] = faults.results(
+        found = faults.results(
             scenario, kinds, [p["reliability"] for p in parts if "reliability" in p], end
         )
+        out["reliability"] = _with_job(found, out.get("reliability", {}))
     if scenario.sybil.count:
         end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
         out["attack"] = attack_results(scenario, [p["attack"] for p in parts], end)
     return out
+
+
+def _with_job(fleet: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """The fleet's failures, then the workload's own figures (a job's goodput), with the
+    optimal checkpoint intervals next to the interval the job used and its goodput."""
+    optima = {k: fleet.pop(k) for k in ("young_daly_interval", "daly_interval") if k in fleet}
+    if "checkpoint_interval" not in job:
+        return fleet | optima
+    return fleet | {"checkpoint_interval": job.pop("checkpoint_interval")} | optima | job
 
 
 def missing_rounds(rows: Sequence[Row]) -> list[list[int]]:

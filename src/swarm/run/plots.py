@@ -54,10 +54,14 @@ def curves(
     level: tuple[str, float] | None = None,
     ticks: Sequence[str] | None = None,
     log_x: bool = False,
+    marks: Sequence[tuple[str, float]] = (),
 ) -> None:
     """Lines against x; `points` marks each x and draws `low..high` as error bars (a
-    sweep's intervals) instead of a shaded band (a run's spread)."""
+    sweep's intervals) instead of a shaded band (a run's spread); `marks` are x values a
+    law names (an optimum), drawn as vertical lines."""
     fig, ax = _new(title, x_label, y_label)
+    for (label, x), style in zip(marks, ("--", ":", "-."), strict=False):
+        ax.axvline(x, linestyle=style, color="0.45", label=label)
     for each in series:
         if each.expected:
             ax.plot(each.x, each.y, linestyle="--", color="0.3", label=each.label)

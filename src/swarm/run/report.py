@@ -28,7 +28,11 @@ from swarm.run.sweep import flatten
 __all__ = ["Report", "ReportError", "brief", "report"]
 
 # Results of the fleet itself (any workload), compared when a sweep has them.
-FLEET_HEADLINE = ("reliability.failures", "reliability.availability")
+FLEET_HEADLINE = ("reliability.failures", "reliability.availability", "reliability.goodput")
+# Scenario keys whose best value a result predicts: a sweep across the key marks it.
+OPTIMA = {
+    "checkpoint.interval": ("reliability.young_daly_interval", "reliability.daly_interval"),
+}
 MAX_LINES = 8  # grid points drawn as lines in one figure; more would be unreadable
 NAN = math.nan
 
@@ -504,8 +508,20 @@ def _draw_across(
         points=True,
         ticks=None if numeric else ticks,
         log_x=numeric and _decades(series),
+        marks=_optima(x_key, grid, columns) if numeric else [],
     )
     return None
+
+
+def _optima(x_key: str, grid: _Grid, columns: Sequence[str]) -> list[tuple[str, float]]:
+    """The values of `x_key` the runs' laws call best (`OPTIMA`), where all points agree."""
+    marks = []
+    for name in OPTIMA.get(x_key, ()):
+        column = f"results.{name}.mean"
+        values = {_number(p.get(column)) for p in grid.points} if column in columns else set()
+        if len(values) == 1 and math.isfinite(value := values.pop()):
+            marks.append((f"{name.rpartition('.')[2]} = {value:.3g}", value))
+    return marks
 
 
 def _decades(series: Sequence[Series]) -> bool:

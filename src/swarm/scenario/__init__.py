@@ -247,6 +247,26 @@ class FaultsSection:
     )
 
 
+@dataclass(frozen=True)
+class CheckpointSection:
+    interval: float = rule(
+        0.0,
+        "simulated seconds between a synchronous job's checkpoints (0 = none: a ring that "
+        "loses a member keeps the survivors' model)",
+        min=0.0,
+        max=1e12,
+    )
+    cost: float = rule(
+        1.0,
+        "simulated seconds a checkpoint takes, during which the job makes no progress",
+        above=0.0,
+        max=1e12,
+    )
+    restore: float = rule(
+        1.0, "simulated seconds to load the last checkpoint after a rollback", min=0.0, max=1e12
+    )
+
+
 # The sections every scenario has, whatever its workload; workloads add their own.
 COMMON_SECTIONS: dict[str, type] = {
     "run": RunSection,
@@ -256,6 +276,7 @@ COMMON_SECTIONS: dict[str, type] = {
     "broker": BrokerSection,
     "sybil": SybilSection,
     "faults": FaultsSection,
+    "checkpoint": CheckpointSection,
     "devices": DevicesSection,
 }
 
@@ -275,6 +296,7 @@ class Scenario:
     broker: BrokerSection = field(default_factory=BrokerSection)
     sybil: SybilSection = field(default_factory=SybilSection)
     faults: FaultsSection = field(default_factory=FaultsSection)
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
     devices: DevicesSection = field(default_factory=DevicesSection)
     # The registered workloads' sections, by name: `scenario.learn` reads one of them.
     workloads: Mapping[str, Any] = field(
@@ -394,6 +416,13 @@ def _cross_check(s: Scenario) -> None:
                     f"{s.faults.process!r} needs a mean time between failures above 0 "
                     "(inf: the class never fails)"
                 )
+    ckpt = s.checkpoint
+    if 0 < ckpt.interval <= ckpt.cost:
+        raise ScenarioError(
+            f"checkpoint.interval = {ckpt.interval:g}: not longer than checkpoint.cost = "
+            f"{ckpt.cost:g}, the job would do nothing but checkpoint (a longer interval, or 0 "
+            "for none)"
+        )
     if s.run.duration > 0 and s.run.duration / s.gossip.period > MAX_ROUNDS:
         raise ScenarioError(
             f"run.duration = {s.run.duration:g} at gossip.period = {s.gossip.period:g} is "

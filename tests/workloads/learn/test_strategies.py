@@ -25,12 +25,13 @@ from hypothesis.extra import numpy as hnp
 from swarm import laws, wire
 from swarm.protocols.gossip.core import ProtocolViolation
 from swarm.protocols.gossip.topology import build_topology
-from swarm.workloads.learn import datasets, strategies
+from swarm.workloads.learn import allreduce, datasets
+from swarm.workloads.learn.allreduce import AllReduceCore
+from swarm.workloads.learn.asyncps import AsyncCore
 from swarm.workloads.learn.compression import MODES, decompress, expected_factor
 from swarm.workloads.learn.learner import LocalLearner
 from swarm.workloads.learn.strategies import (
     MAX_SAMPLES,
-    AllReduceCore,
     FedAvgCore,
     GossipLearningCore,
     LearningCore,
@@ -171,7 +172,7 @@ def test_allreduce_survives_messages_held_across_ticks(n: int, monkeypatch) -> N
     the next iteration, their chunks wait in the successor's buffer, and after three
     iterations everyone holds what in-order delivery gives (with patience enough never
     to give an iteration up)."""
-    monkeypatch.setattr(strategies, "STALL_LIMIT", 10**6)
+    monkeypatch.setattr(allreduce, "STALL_LIMIT", 10**6)
     iterations = 3
     in_order = Driver(ring_cores(n))
     for r in range(iterations):
@@ -578,10 +579,23 @@ def roles() -> dict[str, Callable[[], tuple[LearningCore, int]]]:
         "aggregator": lambda: (fed_cores(1.0, n=3)[0], 1),
         "client": lambda: (fed_cores(1.0, n=3)[1], 0),
         "allreduce": lambda: (ring_cores(3)[0], 2),
+        "async-server": lambda: (async_cores(3)[0], 1),
+        "async-client": lambda: (async_cores(3)[1], 0),
     }
 
 
-ACCEPTED = {"gossip": "model", "aggregator": "update", "client": "fit", "allreduce": "chunk"}
+ACCEPTED = {
+    "gossip": "model",
+    "aggregator": "update",
+    "client": "fit",
+    "allreduce": "chunk",
+    "async-server": "update",
+    "async-client": "fit",
+}
+
+
+def async_cores(n: int, **kw: Any) -> list[AsyncCore]:
+    return make_cores(AsyncCore, n, server=0, clients=list(range(1, n)), **kw)
 
 
 @pytest.mark.parametrize("role", list(ACCEPTED))
@@ -660,7 +674,7 @@ GARBAGE = st.recursive(
     ),
     max_leaves=12,
 )
-KINDS = ("model", "fit", "update", "chunk", "bogus")
+KINDS = ("model", "fit", "update", "chunk", "beat", "state", "bogus")
 
 
 def arrays(dtype: Any) -> Any:

@@ -12,7 +12,8 @@ from swarm.workloads.learn.learner import MODELS
 
 __all__ = ["AGGREGATORS", "STRATEGIES", "LearnSection", "check"]
 
-STRATEGIES = ("gossip", "fedavg", "allreduce")
+STRATEGIES = ("gossip", "fedavg", "allreduce", "async")
+STALENESS = ("none", "inverse")
 AGGREGATORS = ("mean", "median", "trimmed-mean", "krum", "multi-krum", "bulyan", "foolsgold")
 
 
@@ -21,7 +22,8 @@ class LearnSection:
     dataset: str = rule("digits", "data the fleet learns from", choices=DATASETS)
     strategy: str = rule(
         "gossip",
-        "how models meet: gossip averaging, federated averaging, or ring all-reduce",
+        "how models meet: gossip averaging, federated averaging, ring all-reduce, or an "
+        "asynchronous parameter server (async)",
         choices=STRATEGIES,
     )
     model: str = rule(
@@ -51,6 +53,20 @@ class LearnSection:
         "fraction_fit arrivals (Chen et al. 2016)",
         min=0,
         max=10_000,
+    )
+    deadline: int = rule(
+        1,
+        "fedavg: rounds the server waits for the clients it asked before it aggregates "
+        "what arrived (1: every round is one period; more: synchronous rounds that wait "
+        "for stragglers, up to this many periods)",
+        min=1,
+        max=10_000,
+    )
+    staleness: str = rule(
+        "none",
+        "async: how the server weighs an update computed from an old model: none (in full) "
+        "or inverse (1 / (1 + staleness), Zhang et al. 2016)",
+        choices=STALENESS,
     )
     local_epochs: int = rule(1, "passes over the local shard per round", min=1, max=1000)
     batch_size: int = rule(32, "minibatch size of local training", min=1)
@@ -94,9 +110,9 @@ def check(s: Any) -> None:
         )
     if sybil.count == 0 or s.fleet.workload != "learn":
         return
-    if learn.strategy == "allreduce":
+    if learn.strategy in ("allreduce", "async"):
         raise ScenarioError(
-            'sybil.count > 0 with learn.strategy = "allreduce": a ring all-reduce admits '
+            f'sybil.count > 0 with learn.strategy = "{learn.strategy}": this job admits '
             "no outsiders; attack fedavg or gossip"
         )
     if sybil.behaviour == "eclipse" and learn.strategy != "gossip":

@@ -1,4 +1,5 @@
-"""How a fleet learns together: gossip averaging, federated averaging, ring all-reduce.
+"""How a fleet learns together: gossip averaging and federated averaging (the ring
+all-reduce is in `allreduce`).
 
 Each strategy is a sans-I/O core with the gossip cores' interface (`on_tick` once per
 round, `on_message` per arrival, both returning sends), so learning agents run on the
@@ -11,7 +12,6 @@ counts the array bytes of those payloads, the figure compression divides.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -27,14 +27,13 @@ from swarm.workloads.learn.compression import (
     Compressor,
     UpdateRejected,
     array_bytes,
-    check_update,
     decompress,
 )
 from swarm.workloads.learn.learner import Learner
 from swarm.workloads.learn.pool import TrainingPool
 from swarm.workloads.learn.robust import Entry, RobustServer
 
-__all__ = ["STRATEGIES", "AllReduceCore", "FedAvgCore", "GossipLearningCore", "LearningCore"]
+__all__ = ["FedAvgCore", "GossipLearningCore", "LearningCore"]
 
 STALL_LIMIT = 3  # ticks an all-reduce iteration may wait before it is given up
 MAX_SAMPLES = 10**9  # a peer claiming more samples than this is lying
@@ -267,10 +266,16 @@ class FedAvgCore(LearningCore):
         admitted: Callable[[int, float], bool] | None = None,
         candidates: list[int] | None = None,
         backup: int = 0,
+        deadline: int = 1,
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self.aggregator = aggregator
+        # Ticks a round may last: the aggregator applies what arrived once every asked
+        # client answered (or, with backups, the needed number did), or at the deadline.
+        # 1: every round is one tick; stragglers' updates come late and are counted so.
+        self.deadline = deadline
+        self._waited = 0
         # Backup workers (Chen et al. 2016, "Revisiting distributed synchronous SGD"):
         # ask `backup` clients more than needed, and aggregate as soon as the needed
         # number of updates arrived; the slowest ones then come late and are counted so.
@@ -329,7 +334,11 @@ class FedAvgCore(LearningCore):
             self._elect()
             if not self.is_aggregator:
                 return []
+        elif self._waiting and self._waited < self.deadline - 1:
+            self._waited += 1  # a synchronous round: the asked clients have not all answered
+            return []
         self._apply()
+        self._waited = 0
         clients = self.clients
         if self.admitted is not None:
             now = round * self.period
@@ -403,220 +412,3 @@ ELECTION_AFTER = 2  # ticks without an answer before it moves to the next candid
 
 def round_half_up(x: float) -> int:
     return int(np.floor(x + 0.5))
-
-
-class AllReduceCore(LearningCore):
-    """Ring all-reduce (Patarasuk & Yuan 2009) of the local updates, then a mean step.
-
-    The update (new minus old parameters) is padded to a multiple of the ring size N and
-    cut into N chunks; N-1 reduce-scatter steps and N-1 all-gather steps each send one
-    chunk to the next agent in the ring, so each agent sends exactly 2(N-1)/N of the
-    padded model per iteration. Steps are driven by arrivals; early ones wait in a buffer.
-    An agent starts its next iteration at the first tick after finishing the last one.
-
-    `now` (simulated seconds) times each completed iteration: its local training, then the
-    ring, whose part is what the alpha-beta law predicts.
-    """
-
-    def __init__(
-        self, *args: Any, ring: list[int], now: Callable[[], float] | None = None, **kw: Any
-    ) -> None:
-        super().__init__(*args, **kw)
-        self.now = now
-        self.iteration_s = 0.0  # seconds of the completed iterations, training included
-        self.ring_s = 0.0  # ... of which the exchange: the time spent waiting on the ring
-        self._started = (0.0, 0.0)  # (time, compute_s) when the iteration began
-        self.universe = sorted(ring)  # every member the job started with
-        self._form(list(ring))
-        # Re-forming (see `_recover`): ticks spent, members heard from, the set last tick.
-        self.recovering = 0
-        self._heard: set[int] = set()
-        self._heard_before: set[int] | None = None
-        self.reformed = 0  # times this member took a new ring
-        self.misrouted = 0  # chunks of another ring (a member still on the old one): dropped
-        self.iteration = -1  # the iteration in progress (or last finished)
-        self.done = True
-        self._before = np.zeros(self.size)
-        self._acc = np.zeros((self.n, self.chunk))
-        self._next_step = 0
-        self._early: dict[tuple[int, int], Any] = {}
-        self.iterations_done = 0
-        self.completed_bytes = 0  # update_bytes when the last iteration finished
-        self.stalled_ticks = 0
-        self._stalled = 0  # ticks the current iteration has waited
-        self.abandoned = 0  # iterations given up after STALL_LIMIT ticks
-
-    def _form(self, ring: list[int]) -> None:
-        """Take `ring` (this member included) for the iterations to come."""
-        self.ring = ring
-        self.n = len(ring)
-        self.position = ring.index(self.index)
-        self.successor = ring[(self.position + 1) % self.n]
-        self.predecessor = ring[(self.position - 1) % self.n]
-        self.chunk = -(-self.size // self.n)  # ceil
-        self.padded = self.chunk * self.n
-        self.model_bytes = 4 * self.padded  # float32 "none" encoding
-        self._compressors = [
-            Compressor(self.compression, self.chunk, self.topk_ratio) for _ in range(self.n)
-        ]
-        # Chunks name their ring once it is not the one the job started with, so a member
-        # still on an old ring is told apart (the first ring costs no byte).
-        self._ring_id = None if ring == self.universe else zlib.crc32(repr(ring).encode())
-
-    def _beats(self) -> list[Send]:
-        return [(m, "beat", {"round": self.iteration}) for m in self.universe if m != self.index]
-
-    def _recover(self) -> list[Send]:
-        """Re-forming the ring: beat to every member of the job, and take the members heard
-        from as the new ring once the set held still for a tick (dead members are never
-        heard). Live members all hear each other, so they settle on the same ring; one
-        that settles on another finds its chunks refused, stalls, and re-forms again."""
-        self.recovering += 1
-        heard = self._heard | {self.index}
-        if self.recovering < 2 or heard != self._heard_before:
-            self._heard_before = heard
-            return self._beats()
-        if sorted(heard) != self.ring:
-            self._form(sorted(heard))
-            self.reformed += 1
-        self.recovering, self._heard, self._heard_before = 0, set(), None
-        return []
-
-    def _enter_recovery(self) -> list[Send]:
-        if not self.done:
-            self.abandoned += 1
-            self._finish(apply=False)
-        self.recovering = 1
-        self._heard, self._heard_before = set(), None
-        return self._beats()
-
-    def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
-        self.idle_round()
-        if self.depleted:
-            return []  # a device that ran flat is gone; the others re-form without it
-        if self.recovering:
-            beats = self._recover()
-            if self.recovering:
-                return beats
-        elif not self.done:
-            self.stalled_ticks += 1  # the ring has not finished the last iteration
-            self._stalled += 1
-            if self._stalled < STALL_LIMIT:
-                return []
-            # A chunk never came (a member died, a message was lost, a bad payload): give
-            # the iteration up and find out who is still there.
-            self._stalled = 0
-            return self._enter_recovery()
-        self._stalled = 0
-        self.iteration += 1
-        self.done = False
-        self._before = self.learner.get_params()
-        if self.now is not None:
-            self._started = (self.now(), self.compute_s)
-        self.train(rng)
-        delta = self.learner.get_params() - self._before
-        flat = np.zeros(self.padded)
-        flat[: self.size] = delta
-        self._acc = flat.reshape(self.n, self.chunk)
-        self._next_step = 0
-        if self.n == 1:  # a ring of one: nothing to exchange
-            self._finish(apply=True)
-            return []
-        sends = self._send_step(0)
-        sends += self._drain_early(rng)
-        return sends
-
-    def _chunk_for(self, step: int) -> int:
-        """Index of the chunk this agent sends at `step` (2(N-1) steps per iteration)."""
-        n, p = self.n, self.position
-        if step < n - 1:
-            return (p - step) % n  # reduce-scatter
-        return (p + 1 - (step - (n - 1))) % n  # all-gather
-
-    def _send_step(self, step: int, payload: Any = None) -> list[Send]:
-        if step >= 2 * (self.n - 1):
-            return []
-        index = self._chunk_for(step)
-        if payload is None:
-            payload = self.pack(self._compressors[index], self._acc[index])
-            if step == self.n - 1:  # our fully reduced chunk: keep what everyone will get
-                self._acc[index] = decompress(payload, self.chunk)
-        else:
-            self.update_bytes += array_bytes(payload)  # forwarded as received
-            self.updates_sent += 1
-        body = {"round": self.iteration, "step": step, "chunk": payload}
-        if self._ring_id is not None:
-            body["ring"] = self._ring_id
-        return [(self.successor, "chunk", body)]
-
-    def on_message(
-        self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
-    ) -> list[Send]:
-        if kind == "beat":
-            if src not in self.universe or not isinstance(body, dict):
-                raise ProtocolViolation("a beat from an agent that is not in the job")
-            self._heard.add(src)
-            return [] if self.recovering else self._enter_recovery()
-        if kind != "chunk":
-            raise ProtocolViolation(f"all-reduce does not accept {kind!r}")
-        iteration = _round_of(body)
-        step = body.get("step")
-        if body.get("ring") != self._ring_id or self.recovering:
-            self.misrouted += 1  # another ring's chunk: ours will stall and re-form
-            return []
-        if type(step) is not int or not 0 <= step < 2 * (self.n - 1):
-            raise ProtocolViolation("chunk step out of range")
-        if src != self.predecessor:
-            raise ProtocolViolation("chunk from an agent that is not our ring predecessor")
-        if iteration < self.iteration or (iteration == self.iteration and step < self._next_step):
-            return []  # a duplicate or a past iteration
-        if len(self._early) >= 4 * self.n:
-            self.rejected += 1
-            return []
-        self._early[(iteration, step)] = body.get("chunk")
-        return self._drain_early(rng)
-
-    def _drain_early(self, rng: np.random.Generator) -> list[Send]:
-        sends: list[Send] = []
-        while not self.done and (self.iteration, self._next_step) in self._early:
-            payload = self._early.pop((self.iteration, self._next_step))
-            sends += self._receive(self._next_step, payload)
-        return sends
-
-    def _receive(self, step: int, payload: Any) -> list[Send]:
-        n = self.n
-        chunk = self.unpack(payload, self.chunk)
-        if chunk is None:
-            # A bad chunk breaks this iteration for the ring: keep our model, move on.
-            self._finish(apply=False)
-            return []
-        self._next_step = step + 1
-        if step < n - 1:  # reduce-scatter: add the predecessor's partial sum
-            index = (self.position - 1 - step) % n
-            self._acc[index] += chunk
-            return self._send_step(step + 1)
-        index = (self.position - (step - (n - 1))) % n  # all-gather: take the final chunk
-        self._acc[index] = chunk
-        sends = self._send_step(step + 1, payload) if step + 1 < 2 * (n - 1) else []
-        if step == 2 * (n - 1) - 1:
-            self._finish(apply=True)
-        return sends
-
-    def _finish(self, *, apply: bool) -> None:
-        if apply:
-            mean = self._acc.reshape(-1)[: self.size] / self.n
-            self.learner.set_params(check_update(self._before + mean, self.size))
-            self.iterations_done += 1
-            self.completed_bytes = self.update_bytes
-            if self.now is not None:
-                began, compute_before = self._started
-                spent = self.now() - began
-                self.iteration_s += spent
-                self.ring_s += spent - (self.compute_s - compute_before)
-        else:
-            self.learner.set_params(self._before)
-        self.done = True
-        self._early = {k: v for k, v in self._early.items() if k[0] > self.iteration}
-
-
-STRATEGIES = {"gossip": GossipLearningCore, "fedavg": FedAvgCore, "allreduce": AllReduceCore}

@@ -7,6 +7,7 @@ rounds, and asks this module for cores and for the figures its rows and summary 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
@@ -23,19 +24,16 @@ from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
 from swarm.workloads.learn import datasets
+from swarm.workloads.learn.accounting import Checkpointing, boundary_after
+from swarm.workloads.learn.allreduce import AllReduceCore
+from swarm.workloads.learn.asyncps import AsyncCore
 from swarm.workloads.learn.compression import expected_factor
 from swarm.workloads.learn.learner import Learner, centralized_baseline, make_learner
 from swarm.workloads.learn.poison import Attacker, FedAvgSybil, GossipSybil
 from swarm.workloads.learn.pool import TrainingPool
 from swarm.workloads.learn.readout import Readout
 from swarm.workloads.learn.robust import RobustServer
-from swarm.workloads.learn.strategies import (
-    STRATEGIES,
-    AllReduceCore,
-    FedAvgCore,
-    GossipLearningCore,
-    LearningCore,
-)
+from swarm.workloads.learn.strategies import FedAvgCore, GossipLearningCore, LearningCore
 
 __all__ = ["BASELINE_EPOCHS", "Learning"]
 
@@ -43,6 +41,14 @@ __all__ = ["BASELINE_EPOCHS", "Learning"]
 # long converged by then, and a run of thousands of rounds would spend most of its time
 # on it (cloud-titan for an hour: three minutes of baseline after one of fleet).
 BASELINE_EPOCHS = 100
+
+STRATEGIES: dict[str, type[LearningCore]] = {
+    "gossip": GossipLearningCore,
+    "fedavg": FedAvgCore,
+    "allreduce": AllReduceCore,
+    "async": AsyncCore,
+}
+TIME_KEYS = ("useful_s", "wasted_s", "checkpoint_s", "idle_s")
 
 
 @dataclass
@@ -55,9 +61,12 @@ class Learning:
     sybils: dict[int, SybilCore] = field(default_factory=dict)  # and its Sybils
     pool: TrainingPool = field(default_factory=TrainingPool)  # the cores' queued training
     fresh: Callable[[int], LearningCore] | None = None  # a new core for a repaired device
+    # Where the device time of cores replaced by repaired ones went (all-reduce only).
+    retired: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIME_KEYS, 0.0))
 
     _baseline: float | None = None  # the live status's centralized baseline, once
     _readout: Readout | None = None  # scores the learners on the test set, with a memory
+    _sampled = 0  # the last round sampled: the run ends at its boundary
 
     @classmethod
     def build(cls, ctx: BuildContext) -> Learning:
@@ -100,10 +109,19 @@ class Learning:
                 "candidates": list(range(n)),  # who may take over a dead aggregator
                 "fraction_fit": learn.fraction_fit,
                 "backup": learn.backup,
+                "deadline": learn.deadline,
                 "admitted": roster.admitted if roster.count else None,
             }
+        elif learn.strategy == "async":
+            common |= {"server": 0, "clients": list(range(1, n)), "weighting": learn.staleness}
         else:
-            common |= {"ring": list(range(n)), "now": ctx.now}
+            ckpt = scenario.checkpoint
+            policy = Checkpointing(ckpt.interval, ckpt.cost, ckpt.restore)
+            common |= {
+                "ring": list(range(n)),
+                "now": ctx.now,
+                "checkpoint": policy if ckpt.interval > 0 else None,
+            }
         cls_ = STRATEGIES[learn.strategy]
         profiles = scenario.profiles()
         common["period"] = scenario.gossip.period
@@ -118,10 +136,14 @@ class Learning:
         def fresh(i: int) -> LearningCore:
             """Agent i's core as at the start: its initial model, its shard."""
             rows = shards[i]
-            extra = {"server": robust_server(learn)} if learn.strategy == "fedavg" else {}
+            extra: dict[str, Any] = {}
+            if learn.strategy == "fedavg":
+                extra["server"] = robust_server(learn)
+            # Data-parallel replicas start from one model, as a broadcast from rank 0 does.
+            init = 0 if learn.strategy == "allreduce" else i
             return cls_(
                 i,
-                new_learner(generator(seed, Stream.LEARNERS, i)),
+                new_learner(generator(seed, Stream.LEARNERS, init)),
                 dataset.X_train[rows],
                 dataset.y_train[rows],
                 profile=_slowed(profiles[kinds[i]], slowdown, i),
@@ -142,6 +164,7 @@ class Learning:
     def sample(self, round: int = 0, in_flight: int = 0) -> Part:
         """Additive per-process figures for one metrics row."""
         self.pool.flush()  # nothing queued at a round boundary, unless a run was cut short
+        self._sampled = max(self._sampled, round)
         if self._readout is None:
             self._readout = Readout(self.dataset.X_test, self.dataset.y_test)
         accuracy = self._readout.accuracies([core.learner for core in self.cores.values()])
@@ -199,7 +222,18 @@ class Learning:
     def respawn(self, index: int) -> LearningCore:
         """Back with its initial model and its shard: what it learned is lost."""
         assert self.fresh is not None
+        old = self.cores.get(index)
+        if isinstance(old, AllReduceCore):  # its time ended where it died
+            period = self.scenario.gossip.period
+            account = old.account(boundary_after(old.last_tick, period), alive=False)
+            for key in TIME_KEYS:
+                self.retired[key] += account[key]
         self.cores[index] = core = self.fresh(index)
+        if isinstance(core, AllReduceCore):
+            # Back from this boundary; its first tick comes with the next round.
+            core.last_tick = core.clock()
+            core.time.start(core.last_tick)
+            core.rejoining = True
         return core
 
     def position(self, index: int) -> tuple[float, float] | None:
@@ -250,6 +284,22 @@ class Learning:
             out["target_accuracy"] = target
         return out
 
+    def _device_time(self, rings: Sequence[AllReduceCore]) -> dict[str, float]:
+        """This process's device time in the job, split (see `accounting`); a core that
+        died is closed where it died."""
+        period = self.scenario.gossip.period
+        # The run's end: the boundary of its last row (a device repaired there has a zero
+        # account); without rows, where the cores stopped.
+        end = self._sampled * period or max(
+            (boundary_after(c.last_tick, period) for c in rings if c.time.started), default=0.0
+        )
+        out = dict(self.retired)
+        for core in rings:
+            at, alive = _closed_at(core, end, period)
+            for key, value in core.account(at, alive=alive).items():
+                out[key] += value
+        return out
+
     def partial_results(self) -> Partial:
         part = self.sample()
         part["n"] = len(self.cores)
@@ -273,12 +323,22 @@ class Learning:
         part["abandoned"] = sum(
             c.abandoned for c in self.cores.values() if isinstance(c, AllReduceCore)
         )
+        rings = [c for c in self.cores.values() if isinstance(c, AllReduceCore)]
+        if rings:
+            part["device_time"] = self._device_time(rings)
+            part["checkpoints"] = max(c.checkpoints for c in rings)
+            part["rollbacks"] = max(c.epoch for c in rings)  # one trajectory per rollback
+            part["transfers"] = sum(c.transfers for c in rings)
         part["late_updates"] = sum(
             c.unasked for c in self.cores.values() if isinstance(c, FedAvgCore)
         )
         part["elections"] = max(
             (c.elections for c in self.cores.values() if isinstance(c, FedAvgCore)), default=0
         )
+        servers = [c for c in self.cores.values() if isinstance(c, AsyncCore) and c.is_server]
+        if servers:
+            part["staleness"] = servers[0].staleness
+            part["global_accuracy"] = servers[0].accuracy(self.dataset.X_test, self.dataset.y_test)
         part["aggregations"] = sum(
             c.rounds_applied for c in self.cores.values() if isinstance(c, FedAvgCore)
         )
@@ -291,6 +351,13 @@ class Learning:
         if server is not None:  # its model is the global one the clients start each round from
             part["global_accuracy"] = server.accuracy(self.dataset.X_test, self.dataset.y_test)
         return part
+
+
+def _closed_at(core: AllReduceCore, end: float, period: float) -> tuple[float, bool]:
+    """Where a core's time ends (the run's end, or the round boundary at which it died,
+    the one after its last tick) and whether it lived to the end."""
+    left = min(boundary_after(core.last_tick, period), end)
+    return (end, True) if left >= end - 1e-9 else (left, False)
 
 
 def _slowed(profile: DeviceProfile, slowdown: np.ndarray | None, index: int) -> DeviceProfile:
@@ -425,7 +492,10 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
                 n, 4 * padded
             ),
             **_allreduce_times(scenario, [t for p in parts for t in p["iteration_s"]], padded),
+            # rounds of state sent to members that lacked the ring's model after a re-form
+            "transfers": sum(p.get("transfers", 0) for p in parts),
         }
+        out["reliability"] = _device_time(scenario, parts)
     if learn.strategy == "fedavg":
         out["aggregations"] = sum(p["aggregations"] for p in parts)
         # updates that came after their round was applied, or from a client not asked
@@ -440,6 +510,17 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         traffic = laws.parameter_server_bytes(n - 1, 4 * size / factor, learn.fraction_fit)
         out["fedavg_uplink_bytes_per_round"] = merged["update_bytes"] / max(1, rounds)
         out["predicted_uplink_bytes_per_round"] = traffic["uploaded"]
+    if learn.strategy == "async":
+        stale = np.array([s for p in parts for s in p.get("staleness", [])], dtype=float)
+        out["async"] = {
+            "updates": int(stale.size),  # applied by the server
+            "staleness_mean": float(stale.mean()) if stale.size else None,
+            "staleness_p99": float(np.percentile(stale, 99)) if stale.size else None,
+            "weighting": learn.staleness,
+        }
+        out["global_accuracy"] = next(
+            (p["global_accuracy"] for p in parts if "global_accuracy" in p), None
+        )
     energy = [p["energy"] for p in parts]
     out["energy_j"] = {
         "total": sum(e["total_j"] for e in energy),
@@ -451,6 +532,23 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
     out["depleted"] = sum(e["depleted"] for e in energy)
     out["compute_s_per_agent"] = sum(p["compute_s"] for p in parts) / n
     return out
+
+
+def _device_time(scenario: Scenario, parts: Sequence[Partial]) -> dict[str, Any]:
+    """Where the job's device time went: goodput is the share of it spent on kept work."""
+    time = {
+        key: math.fsum(p["device_time"][key] for p in parts if "device_time" in p)
+        for key in TIME_KEYS
+    }
+    total = math.fsum(time.values())
+    return {
+        "goodput": time["useful_s"] / total if total > 0 else None,
+        **time,
+        "device_s": total,
+        "checkpoints": max((p.get("checkpoints", 0) for p in parts), default=0),
+        "rollbacks": max((p.get("rollbacks", 0) for p in parts), default=0),
+        "checkpoint_interval": scenario.checkpoint.interval,
+    }
 
 
 def _allreduce_times(

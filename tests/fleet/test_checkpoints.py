@@ -1,0 +1,109 @@
+"""A synchronous job under failures, end to end: checkpoints cost time, failures roll the
+job back, the device time adds up to the fleet's time up, and the summary puts the
+Young/Daly interval beside the measured goodput."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swarm import laws
+from swarm.cli import main
+from swarm.run.runner import run_scenario
+from swarm.scenario import load
+
+# 4 GPUs training a linear model with a ring all-reduce, one iteration per second.
+JOB = {
+    "fleet.count": 4,
+    "learn.model": "linear",
+    "learn.batch_size": 64,
+    "run.rounds": 120,
+}
+
+
+def results(**keys: object) -> dict:
+    return run_scenario(load("cloud-titan", **{**JOB, **keys}))["results"]
+
+
+def test_without_failures_checkpoints_cost_exactly_their_time() -> None:
+    found = results(**{"checkpoint.interval": 10.0, "checkpoint.cost": 2.0})["reliability"]
+    assert found["rollbacks"] == 0 and found["wasted_s"] == 0.0
+    assert found["device_s"] == pytest.approx(4 * 120)
+    assert found["checkpoint_s"] == pytest.approx(4 * 2.0 * found["checkpoints"])
+    assert found["goodput"] == pytest.approx(found["useful_s"] / found["device_s"])
+    # A checkpoint after every 10 s of work, each 2 s: 10 / 12 of the time is kept.
+    assert found["goodput"] == pytest.approx(10 / 12, abs=0.03)
+
+
+def test_a_run_without_checkpoints_or_faults_keeps_all_its_time() -> None:
+    found = results()["reliability"]
+    assert found["goodput"] == pytest.approx(1.0)
+    assert found["checkpoints"] == 0 and "young_daly_interval" not in found
+
+
+FAULTY = {
+    "faults.process": "exponential",
+    "faults.mtbf_scale": 30 * 4 / 1.8e8,  # the job fails every 30 s on average
+    "faults.repair_s": 5.0,
+    "checkpoint.interval": 8.0,
+    "checkpoint.cost": 1.0,
+}
+
+
+def test_failures_roll_the_job_back_and_the_summary_gives_the_optimum() -> None:
+    found = results(**FAULTY)["reliability"]
+    assert found["failures"] > 0 and found["rollbacks"] > 0
+    assert found["wasted_s"] > 0
+    assert found["system_mtbf_s"] == pytest.approx(30.0)
+    assert found["young_daly_interval"] == pytest.approx(laws.young_interval(1.0, 30.0))
+    assert found["daly_interval"] == pytest.approx(laws.daly_interval(1.0, 30.0))
+    assert 0.0 < found["goodput"] < 1.0
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    mtbf=st.floats(3.0, 200.0),
+    repair=st.sampled_from([0.0, 0.5, 4.0, 30.0]),
+    interval=st.sampled_from([0.0, 2.5, 7.0, 40.0]),
+    seed=st.integers(1, 2**31),
+)
+def test_accounted_time_adds_up_to_the_time_the_devices_were_up(
+    mtbf: float, repair: float, interval: float, seed: int
+) -> None:
+    """useful + wasted + checkpoint + idle = the devices' time up, as the fleet measures it
+    from its failures and repairs, whatever fails when; and the run always ends."""
+    keys = {
+        **FAULTY,
+        "run.seed": seed,
+        "run.rounds": 60,
+        "faults.mtbf_scale": mtbf * 4 / 1.8e8,
+        "faults.repair_s": repair,
+        "checkpoint.interval": interval,
+    }
+    summary = run_scenario(load("cloud-titan", **{**JOB, **keys}))
+    found = summary["results"]["reliability"]
+    parts = found["useful_s"] + found["wasted_s"] + found["checkpoint_s"] + found["idle_s"]
+    assert min(found[k] for k in ("useful_s", "wasted_s", "checkpoint_s", "idle_s")) >= 0
+    assert parts == pytest.approx(found["device_s"], abs=1e-6)
+    assert found["device_s"] == pytest.approx(4 * 60 * found["availability"], abs=1e-6)
+    assert summary["complete"] and summary["rounds"] == 60
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("checkpoint.cost=0", "checkpoint.cost = 0"),
+        ("checkpoint.cost=-1", "checkpoint.cost = -1"),
+        ("checkpoint.restore=-1", "checkpoint.restore = -1"),
+        ("checkpoint.interval=-5", "checkpoint.interval = -5"),
+        ("checkpoint.interval=1", "checkpoint.interval = 1: not longer than checkpoint.cost"),
+        ("checkpoint.every=3", "checkpoint.every"),
+    ],
+)
+def test_bad_checkpoint_settings_are_one_line_and_exit_2(
+    override: str, needle: str, capsys
+) -> None:
+    assert main(["run", "cloud-titan", "--set", override, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1

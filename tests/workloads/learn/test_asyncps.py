@@ -1,0 +1,126 @@
+"""The asynchronous parameter server: updates applied on arrival, their staleness counted
+and (with `inverse`) weighed down, at most one local epoch per client per round, and a
+client whose model was lost asks again."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+from test_strategies import make_cores, over_wire
+
+from swarm.devices.profiles import load_profiles
+from swarm.protocols.gossip.core import ProtocolViolation
+from swarm.workloads.learn.asyncps import AsyncCore
+from swarm.workloads.learn.strategies import PROBE_AFTER
+
+
+def job(n: int, **kw: Any) -> list[AsyncCore]:
+    return make_cores(AsyncCore, n, server=0, clients=list(range(1, n)), **kw)
+
+
+def run(cores: list[AsyncCore], rounds: range, *, lose: set[int] = frozenset()) -> int:
+    """Tick and deliver in lockstep; messages to the agents in `lose` vanish. Returns the
+    number of messages delivered."""
+    rngs = [np.random.default_rng(3 + i) for i in range(len(cores))]
+    delivered = 0
+    for r in rounds:
+        pending = [
+            (c.index, peer, kind, over_wire(kind, body))
+            for c in cores
+            for peer, kind, body in c.on_tick(r, rngs[c.index])
+        ]
+        while pending:
+            src, dst, kind, body = pending.pop(0)
+            if dst in lose:
+                continue
+            delivered += 1
+            out = cores[dst].on_message(r, src, kind, body, rngs[dst])
+            pending += [(dst, p, k, over_wire(k, b)) for p, k, b in out]
+    return delivered
+
+
+def test_each_client_trains_once_per_round_and_every_update_is_applied() -> None:
+    cores = job(4)
+    run(cores, range(5))
+    server = cores[0]
+    assert server.version == len(server.staleness) == 3 * 5  # 3 clients, 5 rounds
+    # Within a round the three updates arrive one after another: 0, 1 and 2 behind.
+    assert sorted(set(server.staleness)) == [0, 1, 2]
+    assert all(np.isfinite(c.learner.get_params()).all() for c in cores)
+
+
+@pytest.mark.parametrize("weighting", ["none", "inverse"])
+def test_a_stale_update_counts_its_staleness_and_is_weighed_by_it(weighting: str) -> None:
+    server = job(3, weighting=weighting)[0]
+    rng = np.random.default_rng(0)
+    server.on_tick(0, rng)
+    delta = np.full(server.size, 0.5, np.float32)
+
+    def update(version: int) -> dict[str, Any]:
+        payload = {"mode": "none", "values": delta}
+        return over_wire("update", {"round": version, "update": payload, "samples": 10})
+
+    for _ in range(3):  # client 1 moves the model on three times
+        server.on_message(0, 1, "update", update(server.version), rng)
+    before = server.learner.get_params()
+    server.on_message(0, 2, "update", update(0), rng)  # client 2 trained from version 0
+    assert server.staleness[-1] == 3
+    step = server.learner.get_params() - before
+    scale = 1 / (1 + 3) if weighting == "inverse" else 1.0
+    assert np.allclose(step, scale * 0.5)
+
+
+def test_a_client_whose_model_was_lost_asks_again() -> None:
+    cores = job(3)
+    run(cores, range(1), lose={2})  # the first model never reaches client 2
+    assert cores[2]._trained_round == -1  # never heard from its server yet
+    run(cores, range(1, 1 + PROBE_AFTER + 2))
+    assert cores[2]._trained_round >= PROBE_AFTER  # it beat, got the model, trained
+
+
+@pytest.mark.parametrize(
+    ("src", "body", "counter"),
+    [
+        (1, {"round": 99, "samples": 5}, "unknown"),  # a model from the future
+        (1, {"round": 0, "samples": 0}, "rejected"),
+        (1, {"round": 0, "samples": "5"}, "rejected"),
+        (7, {"round": 0, "samples": 5}, "unknown"),  # not a client
+    ],
+)
+def test_the_server_refuses_impossible_updates(src: int, body: dict, counter: str) -> None:
+    server = job(3)[0]
+    rng = np.random.default_rng(0)
+    server.on_tick(0, rng)
+    payload = {"mode": "none", "values": np.zeros(server.size, np.float32)}
+    before = server.learner.get_params()
+    assert (
+        server.on_message(0, src, "update", over_wire("update", {**body, "update": payload}), rng)
+        == []
+    )
+    assert getattr(server, counter) == 1 and server.version == 0
+    assert np.array_equal(server.learner.get_params(), before)
+
+
+def test_a_client_takes_models_from_its_server_only() -> None:
+    client = job(3)[1]
+    model = {"mode": "none", "values": np.zeros(client.size, np.float32)}
+    with pytest.raises(ProtocolViolation):
+        client.on_message(
+            0, 2, "fit", over_wire("fit", {"round": 0, "model": model}), np.random.default_rng(0)
+        )
+
+
+def test_a_slow_client_does_not_ask_again_while_it_trains() -> None:
+    """A straggler whose epoch takes 20 rounds: one update in flight, no beats meanwhile."""
+    profile = dataclasses.replace(load_profiles({})["gpu"], flops=1.0)  # epochs take ages
+    cores = job(3, profile=profile)
+    sends = run(cores, range(1))
+    assert sends > 0
+    client = cores[1]
+    assert client._busy_until > 10
+    rng = np.random.default_rng(0)
+    for r in range(1, 10):
+        assert client.on_tick(r, rng) == []
