@@ -99,11 +99,32 @@ def test_accounted_time_adds_up_to_the_time_the_devices_were_up(
         ("checkpoint.interval=-5", "checkpoint.interval = -5"),
         ("checkpoint.interval=1", "checkpoint.interval = 1: not longer than checkpoint.cost"),
         ("checkpoint.every=3", "checkpoint.every"),
+        ("learn.strategy=fedavg", "checkpoints are taken by a synchronous job"),
     ],
 )
 def test_bad_checkpoint_settings_are_one_line_and_exit_2(
     override: str, needle: str, capsys
 ) -> None:
-    assert main(["run", "cloud-titan", "--set", override, "--quiet"]) == 2
+    args = ["run", "cloud-titan", "--set", "checkpoint.interval=10", "--set", override]
+    assert main([*args, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
+
+
+def test_the_live_status_counts_failures_repairs_and_goodput() -> None:
+    from swarm import clock
+    from swarm.fleet import Fleet
+
+    statuses: list[dict] = []
+    fleet = Fleet(
+        load("cloud-titan", **{**JOB, **FAULTY}),
+        on_round=lambda row: statuses.append(fleet.status()),
+    )
+    summary = clock.run(fleet.run(), virtual=True)
+    gpu = statuses[-1]["classes"]["gpu"]
+    found = summary["results"]["reliability"]
+    assert 0 < gpu["failures"] <= found["failures"]
+    assert gpu["recoveries"] <= found["recoveries"]
+    assert 0.0 < statuses[-1]["goodput"] <= 1.0
+    plain = Fleet(load("cloud-titan", **JOB))
+    assert "failures" not in plain.status()["classes"]["gpu"]

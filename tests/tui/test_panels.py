@@ -49,6 +49,18 @@ def test_the_fleet_panel_shows_sleep_and_battery_only_when_the_fleet_has_them() 
     assert "asleep" not in drawn and "energy" not in drawn
 
 
+def test_the_fleet_panel_shows_failures_repairs_and_goodput_when_devices_fail() -> None:
+    gpu = {"total": 10, "alive": 8, "crashed": 2, "failures": 5, "recoveries": 3}
+    failing = view_of({"agents": 10}, {"classes": {"gpu": gpu}, "goodput": 0.734}, [])
+    drawn = text(FleetPanel(), failing, width=80)
+    assert "failed" in drawn and "back" in drawn and "goodput 73%" in drawn
+    row = next(line for line in drawn.splitlines() if line.strip().startswith("gpu"))
+    assert row.split()[-2:] == ["5", "3"]
+    steady = view_of({"agents": 10}, {"classes": {"gpu": {"total": 10, "alive": 10}}}, [])
+    drawn = text(FleetPanel(), steady, width=80)
+    assert "failed" not in drawn and "goodput" not in drawn
+
+
 def test_the_hazards_panel_shows_awareness_latency_percentiles() -> None:
     info = {"workload": "hazards", "share": 0.9}
     row = {"round": 10, "time": 1.0, "aware_fraction": 0.5, "hazards_active": 2}

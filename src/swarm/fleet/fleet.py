@@ -430,6 +430,13 @@ class Fleet:
             elif agent.state is AgentState.CRASHED:
                 entry["crashed"] += 1
         self._energy_status(classes)
+        if self.scenario.faults.process != "none":  # failures and repairs so far, per class
+            for entry in classes.values():
+                entry |= {"failures": 0, "recoveries": 0}
+            for index, _, back in self._episodes:
+                entry = classes[self.placement.kinds[int(index)]]
+                entry["failures"] += 1
+                entry["recoveries"] += back != math.inf
         roster = self.roster
         sybil = classes.pop("sybil", None)
         loop = self.loop

@@ -68,7 +68,7 @@ class Job:
             if c.index == index
         ]
         fresh.time.start(float(r))
-        fresh.rejoining = True
+        fresh.rejoining = fresh.fresh = True
         self.started[index] = float(r)
         self.cores[index] = fresh
         self.dead.discard(index)
@@ -249,3 +249,17 @@ def test_a_state_from_anyone_but_the_named_member_is_dropped() -> None:
     core.on_message(3, 0, "state", body, job.rngs[2])  # not awaited at all
     assert core.misrouted == 1
     assert np.array_equal(core.learner.get_params(), before)
+
+
+def test_a_member_back_before_anyone_noticed_still_rolls_the_job_back() -> None:
+    """It failed: its share of the iteration in flight is gone and the job restarts from
+    the checkpoint, even though the ring it re-forms has the same members."""
+    job = Job(4, POLICY)
+    job.run(0, 12)
+    job.dead.add(2)
+    job.run(12, 13)
+    job.repair(2, 13)  # back at once, fresh, before the stall is noticed
+    job.run(13, 30)
+    assert all(c.ring == [0, 1, 2, 3] for c in job.cores)
+    assert {c.epoch for c in job.cores} == {1}  # one rollback, the same for all
+    assert same_model(job.cores)

@@ -21,8 +21,10 @@ class FleetPanel(Panel):
         # Sleep and battery columns only for fleets that have them (mesh, battery devices).
         asleep = any("asleep" in c for c in classes.values())
         energy = any("energy_left" in c for c in classes.values())
+        faults = any("failures" in c for c in classes.values())
         table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
         columns = ["class", "agents", "alive"] + ["asleep"] * asleep + ["crashed"]
+        columns += ["failed", "back"] * faults  # failures so far ([faults]), repairs
         for column in columns + ["energy"] * energy:
             table.add_column(column, justify="left" if column == "class" else "right")
         for kind, counts in sorted(classes.items()):
@@ -32,6 +34,8 @@ class FleetPanel(Panel):
             cells.append(
                 Text(figure(counts.get("crashed")), "red" if counts.get("crashed") else "")
             )
+            if faults:
+                cells += [figure(counts.get("failures", 0)), figure(counts.get("recoveries", 0))]
             if energy:
                 cells.append(_energy(counts))
             table.add_row(*cells)
@@ -73,4 +77,7 @@ def _knobs(view: View, status: dict[str, Any]) -> Text:
         line.append(f"  ×{figure(float(speed))}")
     if status.get("partitioned"):
         line.append("  partitioned", "red")
+    goodput = status.get("goodput")
+    if isinstance(goodput, int | float):  # a synchronous job's kept share of device time
+        line.append(f"  goodput {goodput:.0%}", "green" if goodput > 0.8 else "yellow")
     return line

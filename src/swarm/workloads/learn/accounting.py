@@ -56,6 +56,11 @@ class DeviceTime:
         return self._mark is not None
 
     @property
+    def spent(self) -> float:
+        """Seconds credited so far (pending work included)."""
+        return self.useful_s + self.wasted_s + self.checkpoint_s + self.idle_s + self.pending_s
+
+    @property
     def activity(self) -> str:
         return self._label
 

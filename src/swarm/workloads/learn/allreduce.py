@@ -20,7 +20,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -47,27 +47,46 @@ class Report:
     applied: Stamp  # the state of its model
     ring: tuple[int, ...]  # the ring it ran on
     saved: Stamp | None  # its newest checkpoint (None: the job takes none)
+    fresh: bool = False  # back from a repair, without the ring's model yet
 
     @classmethod
     def parse(cls, body: Any, universe: list[int]) -> Report:
         """A beat's body, checked whole before anything uses it."""
-        members = set(universe)
         applied, ring, saved = body.get("applied"), body.get("ring"), body.get("ckpt")
         if not _stamp(applied):
             raise ProtocolViolation("a beat's 'applied' is [epoch >= 0, iteration >= -1]")
-        if (
-            type(ring) is not list
-            or not ring
-            or len(ring) > len(universe)
-            or any(type(m) is not int or m not in members for m in ring)
-            or sorted(set(ring)) != ring
-        ):
+        if not _members(ring, universe):
             raise ProtocolViolation("a beat's 'ring' is a sorted list of the job's members")
         if saved is not None and not _stamp(saved):
             raise ProtocolViolation("a beat's 'ckpt' is [epoch >= 0, iteration >= -1]")
+        fresh = body.get("fresh", False)
+        if type(fresh) is not bool:
+            raise ProtocolViolation("a beat's 'fresh' is a bool")
         return cls(
-            (applied[0], applied[1]), tuple(ring), None if saved is None else (saved[0], saved[1])
+            (applied[0], applied[1]),
+            tuple(ring),
+            None if saved is None else (saved[0], saved[1]),
+            fresh,
         )
+
+
+def _ring_id(ring: list[int], epoch: int, universe: list[int]) -> int | None:
+    """What a ring's chunks carry: None for the ring the job started with (no byte spent),
+    else a CRC-32 of its members and trajectory."""
+    if ring == universe and epoch == 0:
+        return None
+    return zlib.crc32(repr((ring, epoch)).encode())
+
+
+def _members(ring: Any, universe: list[int]) -> TypeGuard[list[int]]:
+    """Whether `ring` is a sorted, non-empty list of distinct members of the job."""
+    members = set(universe)
+    return (
+        type(ring) is list
+        and 0 < len(ring) <= len(universe)
+        and all(type(m) is int and m in members for m in ring)
+        and sorted(set(ring)) == ring
+    )
 
 
 def _stamp(value: Any) -> bool:
@@ -151,6 +170,7 @@ class AllReduceCore(LearningCore):
         self.transfers = 0  # models received after a re-form
         self.time = DeviceTime()
         self.rejoining = False  # a repaired device: its first tick beats to the job
+        self.fresh = False  # ... and it says so until it holds the ring's model
         self._prepared: list[Send] | None = None  # the sends `prepare` decided on
         self._training = False  # an iteration began: its exchange waits for the training
         self.last_tick = 0.0
@@ -173,13 +193,12 @@ class AllReduceCore(LearningCore):
         ]
         # Chunks name their ring once it is not the one the job started with, so a member
         # still on an old ring is told apart (the first ring costs no byte).
-        first = ring == self.universe and self.epoch == 0
-        self._ring_id = None if first else zlib.crc32(repr((ring, self.epoch)).encode())
+        self._ring_id = _ring_id(ring, self.epoch, self.universe)
 
     # -- re-forming ------------------------------------------------------------------------
     def _report(self) -> Report:
         saved = self._saved[0] if self._saved is not None else None
-        return Report(self.stamp, tuple(self.ring), saved)
+        return Report(self.stamp, tuple(self.ring), saved, self.fresh)
 
     def _beats(self) -> list[Send]:
         me = self._report()
@@ -190,6 +209,8 @@ class AllReduceCore(LearningCore):
         }
         if me.saved is not None:
             body["ckpt"] = list(me.saved)
+        if me.fresh:
+            body["fresh"] = True
         return [(m, "beat", body) for m in self.universe if m != self.index]
 
     def _recover(self) -> list[Send]:
@@ -212,7 +233,10 @@ class AllReduceCore(LearningCore):
         reports[self.index] = self._report()
         self._settled_on = reports
         running = max(ring, key=lambda m: (reports[m].applied, -m))
-        lost = not set(reports[running].ring) <= set(ring)
+        # A member of the running ring is gone, or died and is back already (fresh): either
+        # way it failed since the ring formed.
+        before = reports[running].ring
+        lost = not set(before) <= set(ring) or any(reports[m].fresh for m in before if m in reports)
         rollback = lost and self.checkpointing is not None
         if rollback:
             target = max(r.saved or (0, -1) for r in reports.values())
@@ -237,6 +261,7 @@ class AllReduceCore(LearningCore):
             self._state_from = holders[0]
             return []
         self._state_from = None
+        self.fresh = False
         self.stamp = (epoch, target[1])
         if rollback:
             assert self._saved is not None
@@ -248,7 +273,12 @@ class AllReduceCore(LearningCore):
             return []
         # Full precision, as a checkpoint is: the receivers must hold our very parameters.
         params = self.learner.get_params()
-        body: dict[str, Any] = {"round": self.iteration, "epoch": epoch, "params": params}
+        body: dict[str, Any] = {
+            "round": self.iteration,
+            "epoch": epoch,
+            "params": params,
+            "members": ring,
+        }
         if self._ring_id is not None:
             body["ring"] = self._ring_id
         if rollback:
@@ -262,13 +292,15 @@ class AllReduceCore(LearningCore):
         return [(m, "state", body) for m in lacking]
 
     def _take_state(self, src: int, body: Any) -> None:
-        """The ring's model, from the member the re-form named."""
-        if (
-            src != self._state_from
-            or body.get("ring") != self._ring_id
-            or body.get("round") != self.iteration
-            or body.get("epoch") != self.epoch
-        ):
+        """The ring's model, from the member the re-form named; or, while we are still
+        re-forming (we settle a tick after the others), from a ring that names us."""
+        expected = (
+            src == self._state_from
+            and body.get("ring") == self._ring_id
+            and body.get("round") == self.iteration
+            and body.get("epoch") == self.epoch
+        )
+        if not expected and not self._joins(src, body):
             self.misrouted += 1  # an old or foreign ring's model: ours will come, or stall
             return
         try:
@@ -281,14 +313,41 @@ class AllReduceCore(LearningCore):
             return
         if self.meter is not None:
             self.meter.receive(model.nbytes)
+        if not expected:  # take the ring that named us
+            self.recovering, self._heard, self._heard_before, self._settled_on = 0, set(), None, {}
+            self.epoch, self.iteration, self.done, self._early = (
+                body["epoch"],
+                body["round"],
+                True,
+                {},
+            )
+            self._form(list(body["members"]))
         self.learner.set_params(model)
         self.stamp = (self.epoch, self.iteration)
         self._state_from = None
+        self.fresh = False
         self.transfers += 1
         saved = body.get("ckpt")
         if self.checkpointing is not None and _stamp(saved):
             self._saved = ((saved[0], saved[1]), self.learner.get_params())
             self._saved_at = self.clock()
+
+    def _joins(self, src: int, body: dict[str, Any]) -> bool:
+        """Whether a model from `src` comes from a ring that settled with us in it while we
+        were still re-forming or waiting for another (we settled a tick late)."""
+        if not (self.recovering or self._state_from is not None):
+            return False
+        members, epoch, iteration = body.get("members"), body.get("epoch"), body.get("round")
+        return (
+            _members(members, self.universe)
+            and self.index in members
+            and src in members
+            and type(epoch) is int
+            and epoch >= self.epoch
+            and type(iteration) is int
+            and iteration >= -1
+            and body.get("ring") == _ring_id(members, epoch, self.universe)
+        )
 
     def _enter_recovery(self) -> list[Send]:
         if not self.done:

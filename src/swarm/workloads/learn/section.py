@@ -108,6 +108,13 @@ def check(s: Any) -> None:
             f"learn.aggregator = {learn.aggregator!r}: robust aggregation runs on the fedavg "
             f'server; learn.strategy is {learn.strategy!r} (set learn.strategy = "fedavg")'
         )
+    synchronous = s.fleet.workload == "learn" and learn.strategy == "allreduce"
+    if s.checkpoint.interval > 0 and not synchronous:  # [checkpoint] serves this job only
+        raise ScenarioError(
+            f"checkpoint.interval = {s.checkpoint.interval:g}: checkpoints are taken by a "
+            'synchronous job (fleet.workload = "learn" with learn.strategy = "allreduce"); '
+            "other agents lose only their own progress when they fail (set 0)"
+        )
     if sybil.count == 0 or s.fleet.workload != "learn":
         return
     if learn.strategy in ("allreduce", "async"):

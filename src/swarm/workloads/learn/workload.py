@@ -214,7 +214,12 @@ class Learning:
                 s.learn.model,
                 **learner_options(s.learn),
             )
-        return {"baseline_accuracy": self._baseline, "baseline_epochs": budget}
+        status: Status = {"baseline_accuracy": self._baseline, "baseline_epochs": budget}
+        rings = [c for c in self.cores.values() if isinstance(c, AllReduceCore)]
+        spent = sum(c.time.spent for c in rings)
+        if spent > 0:  # the job's goodput so far: kept work over device time
+            status["goodput"] = sum(c.time.useful_s for c in rings) / spent
+        return status
 
     def asleep(self, index: int) -> bool:
         return False
@@ -233,7 +238,7 @@ class Learning:
             # Back from this boundary; its first tick comes with the next round.
             core.last_tick = core.clock()
             core.time.start(core.last_tick)
-            core.rejoining = True
+            core.rejoining = core.fresh = True
         return core
 
     def position(self, index: int) -> tuple[float, float] | None:
