@@ -3,6 +3,7 @@ member taking the ring's model, and device time that adds up."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,8 @@ class Job:
         self.started = dict.fromkeys(range(n), 0.0)  # when each member's account began
         self.rngs = [np.random.default_rng(7 + i) for i in range(n)]
 
+    groups: dict[int, int] | None = None  # a partition: messages cross no group border
+
     def round(self, r: int) -> None:
         self.clock = float(r)
         pending: list[tuple[int, int, str, Any]] = []
@@ -44,7 +47,7 @@ class Job:
                     pending.append((core.index, peer, kind, over_wire(kind, body)))
         while pending:
             src, dst, kind, body = pending.pop(0)
-            if dst in self.dead:
+            if dst in self.dead or (self.groups and self.groups[src] != self.groups[dst]):
                 continue
             core = self.cores[dst]
             for peer, k, b in core.on_message(r, src, kind, body, self.rngs[dst]):
@@ -263,3 +266,41 @@ def test_a_member_back_before_anyone_noticed_still_rolls_the_job_back() -> None:
     assert all(c.ring == [0, 1, 2, 3] for c in job.cores)
     assert {c.epoch for c in job.cores} == {1}  # one rollback, the same for all
     assert same_model(job.cores)
+
+
+@pytest.mark.parametrize("checkpoint", [None, POLICY])
+def test_halves_that_advanced_apart_end_on_one_model(checkpoint: Checkpointing | None) -> None:
+    """A partition splits the ring; each half re-forms and trains on, reaching the same
+    iteration numbers with different models. Once they meet again, one model wins whole:
+    equal stamps are told apart by the parameters' digest."""
+    job = Job(4, checkpoint)
+    job.run(0, 10)
+    job.groups = {0: 0, 1: 0, 2: 1, 3: 1}
+    job.run(10, 30)
+    job.groups = None
+    job.dead.add(1)  # a glitch makes the healed fleet re-form
+    job.round(30)
+    job.dead.discard(1)
+    job.run(31, 70)
+    assert all(c.ring == [0, 1, 2, 3] for c in job.cores)
+    assert same_model(job.cores)
+
+
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [("chunk", "ring"), ("chunk", "ckpt"), ("state", "ring"), ("state", "round"), ("state", "gen")],
+)
+def test_an_array_where_a_number_belongs_is_dropped_not_a_crash(kind: str, field: str) -> None:
+    """The wire carries arrays in any field; comparing one to a number gives an array,
+    whose truth is an error. Such a message is refused or dropped, never raised."""
+    job = Job(3, POLICY)
+    job.run(0, 3)
+    core = job.cores[1]
+    body: dict[str, Any] = {"round": core.iteration + 1, "step": 0, "epoch": 0, "gen": 0}
+    body |= {"chunk": {"mode": "none", "values": np.zeros(core.chunk, np.float32)}}
+    body |= {"params": np.zeros(core.size), "members": [0, 1, 2]}
+    body[field] = np.array([1, 1])
+    with contextlib.suppress(ProtocolViolation):
+        core.on_message(3, 0, kind, over_wire(kind, body), job.rngs[1])
+    job.run(3, 8)  # and the member goes on
+    assert core.iterations_done >= 5

@@ -124,3 +124,16 @@ def test_a_slow_client_does_not_ask_again_while_it_trains() -> None:
     rng = np.random.default_rng(0)
     for r in range(1, 10):
         assert client.on_tick(r, rng) == []
+
+
+def test_a_model_that_arrives_while_the_client_trains_waits_for_it() -> None:
+    """A straggler still training when a second model reaches it (a probe's answer, a
+    repaired server's first broadcast) keeps that model for later: one training at a time."""
+    profile = dataclasses.replace(load_profiles({})["gpu"], flops=1.0)
+    client = job(3, profile=profile)[1]
+    rng = np.random.default_rng(0)
+    model = {"mode": "none", "values": np.zeros(client.size, np.float32)}
+    assert client.on_message(0, 0, "fit", over_wire("fit", {"round": 0, "model": model}), rng)
+    trained = client.samples_trained
+    assert client.on_message(1, 0, "fit", over_wire("fit", {"round": 1, "model": model}), rng) == []
+    assert client.samples_trained == trained and client._base is not None

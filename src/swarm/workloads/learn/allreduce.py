@@ -48,6 +48,9 @@ class Report:
     ring: tuple[int, ...]  # the ring it ran on
     saved: Stamp | None  # its newest checkpoint (None: the job takes none)
     fresh: bool = False  # back from a repair, without the ring's model yet
+    digest: int = 0  # CRC-32 of its parameters: equal stamps, different models tell apart
+    saved_digest: int = 0  # ... of its newest checkpoint's
+    generation: int = 0  # re-forms its ring has been through
 
     @classmethod
     def parse(cls, body: Any, universe: list[int]) -> Report:
@@ -62,20 +65,40 @@ class Report:
         fresh = body.get("fresh", False)
         if type(fresh) is not bool:
             raise ProtocolViolation("a beat's 'fresh' is a bool")
+        digest, saved_digest, generation = (
+            body.get(k, 0) for k in ("digest", "ckpt_digest", "gen")
+        )
+        if not all(type(v) is int and 0 <= v < 2**32 for v in (digest, saved_digest)):
+            raise ProtocolViolation("a beat's digests are CRC-32 values")
+        if type(generation) is not int or not 0 <= generation < 2**62:
+            raise ProtocolViolation("a beat's 'gen' is an int >= 0")
         return cls(
             (applied[0], applied[1]),
             tuple(ring),
             None if saved is None else (saved[0], saved[1]),
             fresh,
+            digest,
+            saved_digest,
+            generation,
         )
 
 
-def _ring_id(ring: list[int], epoch: int, universe: list[int]) -> int | None:
+def _ring_id(ring: list[int], epoch: int, generation: int, universe: list[int]) -> int | None:
     """What a ring's chunks carry: None for the ring the job started with (no byte spent),
-    else a CRC-32 of its members and trajectory."""
-    if ring == universe and epoch == 0:
+    else a CRC-32 of its members, trajectory and re-form: a chunk of an attempt given up
+    never mixes into the next."""
+    if ring == universe and epoch == 0 and generation == 0:
         return None
-    return zlib.crc32(repr((ring, epoch)).encode())
+    return zlib.crc32(repr((ring, epoch, generation)).encode())
+
+
+def _same(value: Any, expected: int | None) -> bool:
+    """`value` (from a peer: any type, a numpy array too) is exactly `expected`."""
+    return type(value) is type(expected) and value == expected
+
+
+def _digest(params: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(params).tobytes())
 
 
 def _members(ring: Any, universe: list[int]) -> TypeGuard[list[int]]:
@@ -132,6 +155,7 @@ class AllReduceCore(LearningCore):
         self._started = (0.0, 0.0)  # (time, compute_s) when the iteration began
         self.universe = sorted(ring)  # every member the job started with
         self.epoch = 0  # the trajectory: one more at each rollback
+        self.generation = 0  # re-forms so far: part of the ring id
         self.stamp: Stamp = (0, -1)  # the state of this member's model (-1: the initial one)
         self._form(list(ring))
         # Re-forming (see `_recover`): ticks spent, members heard from, the set last tick,
@@ -193,12 +217,16 @@ class AllReduceCore(LearningCore):
         ]
         # Chunks name their ring once it is not the one the job started with, so a member
         # still on an old ring is told apart (the first ring costs no byte).
-        self._ring_id = _ring_id(ring, self.epoch, self.universe)
+        self._ring_id = _ring_id(ring, self.epoch, self.generation, self.universe)
 
     # -- re-forming ------------------------------------------------------------------------
     def _report(self) -> Report:
         saved = self._saved[0] if self._saved is not None else None
-        return Report(self.stamp, tuple(self.ring), saved, self.fresh)
+        saved_digest = _digest(self._saved[1]) if self._saved is not None else 0
+        digest = _digest(self.learner.get_params())
+        return Report(
+            self.stamp, tuple(self.ring), saved, self.fresh, digest, saved_digest, self.generation
+        )
 
     def _beats(self) -> list[Send]:
         me = self._report()
@@ -211,6 +239,9 @@ class AllReduceCore(LearningCore):
             body["ckpt"] = list(me.saved)
         if me.fresh:
             body["fresh"] = True
+        body |= {"digest": me.digest, "gen": me.generation}
+        if me.saved is not None:
+            body["ckpt_digest"] = me.saved_digest
         return [(m, "beat", body) for m in self.universe if m != self.index]
 
     def _recover(self) -> list[Send]:
@@ -238,14 +269,23 @@ class AllReduceCore(LearningCore):
         before = reports[running].ring
         lost = not set(before) <= set(ring) or any(reports[m].fresh for m in before if m in reports)
         rollback = lost and self.checkpointing is not None
+        # Holders hold the very model chosen (equal stamps can hide different models, e.g.
+        # two halves of a partition that advanced apart): the same stamp and digest.
         if rollback:
             target = max(r.saved or (0, -1) for r in reports.values())
-            holders = [m for m in ring if reports[m].saved == target]
+            chosen = min(m for m in ring if reports[m].saved == target)
+            digest = reports[chosen].saved_digest
+            holders = [
+                m for m in ring if reports[m].saved == target and reports[m].saved_digest == digest
+            ]
             epoch = max(r.applied[0] for r in reports.values()) + 1
         else:
-            target = reports[running].applied
-            holders = [m for m in ring if reports[m].applied == target]
+            target, digest = reports[running].applied, reports[running].digest
+            holders = [
+                m for m in ring if reports[m].applied == target and reports[m].digest == digest
+            ]
             epoch = target[0]
+        self.generation = max(r.generation for r in reports.values()) + 1
         now = self.clock()
         mine = reports[self.index]
         if rollback:
@@ -276,6 +316,7 @@ class AllReduceCore(LearningCore):
         body: dict[str, Any] = {
             "round": self.iteration,
             "epoch": epoch,
+            "gen": self.generation,
             "params": params,
             "members": ring,
         }
@@ -283,6 +324,7 @@ class AllReduceCore(LearningCore):
             body["ring"] = self._ring_id
         if rollback:
             body["ckpt"] = list(target)
+            body["resume"] = self._paused_until  # receivers restore until then, as we do
         lacking = [m for m in ring if m not in holders]
         for _ in lacking:
             self.update_bytes += params.nbytes
@@ -296,9 +338,10 @@ class AllReduceCore(LearningCore):
         re-forming (we settle a tick after the others), from a ring that names us."""
         expected = (
             src == self._state_from
-            and body.get("ring") == self._ring_id
-            and body.get("round") == self.iteration
-            and body.get("epoch") == self.epoch
+            and _same(body.get("ring"), self._ring_id)
+            and _same(body.get("round"), self.iteration)
+            and _same(body.get("epoch"), self.epoch)
+            and _same(body.get("gen"), self.generation)
         )
         if not expected and not self._joins(src, body):
             self.misrouted += 1  # an old or foreign ring's model: ours will come, or stall
@@ -321,6 +364,7 @@ class AllReduceCore(LearningCore):
                 True,
                 {},
             )
+            self.generation = body["gen"]
             self._form(list(body["members"]))
         self.learner.set_params(model)
         self.stamp = (self.epoch, self.iteration)
@@ -329,8 +373,12 @@ class AllReduceCore(LearningCore):
         self.transfers += 1
         saved = body.get("ckpt")
         if self.checkpointing is not None and _stamp(saved):
+            now = self.clock()
             self._saved = ((saved[0], saved[1]), self.learner.get_params())
-            self._saved_at = self.clock()
+            self._saved_at = now
+            resume = body.get("resume")
+            if type(resume) is float and now < resume <= now + self.checkpointing.restore:
+                self._pause(now, resume - now)  # restore with the ring, start with it
 
     def _joins(self, src: int, body: dict[str, Any]) -> bool:
         """Whether a model from `src` comes from a ring that settled with us in it while we
@@ -338,15 +386,18 @@ class AllReduceCore(LearningCore):
         if not (self.recovering or self._state_from is not None):
             return False
         members, epoch, iteration = body.get("members"), body.get("epoch"), body.get("round")
+        generation = body.get("gen")
         return (
             _members(members, self.universe)
             and self.index in members
             and src in members
             and type(epoch) is int
             and epoch >= self.epoch
+            and type(generation) is int
+            and generation >= 0
             and type(iteration) is int
             and iteration >= -1
-            and body.get("ring") == _ring_id(members, epoch, self.universe)
+            and _same(body.get("ring"), _ring_id(members, epoch, generation, self.universe))
         )
 
     def _enter_recovery(self) -> list[Send]:
@@ -388,19 +439,18 @@ class AllReduceCore(LearningCore):
         self.idle_round()
         self._tick_time = round * self.period
         now = self.clock()
+        if self.depleted:
+            return []  # a device that ran flat is gone (its time ended); the others re-form
         self.time.start(round * self.period)
         self.last_tick = now
-        if self.depleted:
-            return []  # a device that ran flat is gone; the others re-form without it
         if self.rejoining:  # back from a repair: announce ourselves rather than stall
             self.rejoining = False
             return self._enter_recovery()
         if self.recovering:
-            beats = self._recover()
-            if self.recovering or self._state_from is not None:
-                return beats
-            if now < self._paused_until:
-                return beats
+            # Settled or not, no iteration this tick: members settle up to a tick apart,
+            # and one that began at once would send chunks to members still re-forming,
+            # which drop them. A tick later they have settled and buffer them.
+            return self._recover()
         elif self._state_from is not None or not self.done:
             self.stalled_ticks += 1  # the ring has not finished the last iteration
             self._stalled += 1
@@ -481,6 +531,8 @@ class AllReduceCore(LearningCore):
     def on_message(
         self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
     ) -> list[Send]:
+        if self.depleted:
+            return []  # a flat device neither relays nor answers
         if kind == "beat":
             if src not in self.universe or not isinstance(body, dict):
                 raise ProtocolViolation("a beat from an agent that is not in the job")
@@ -504,7 +556,7 @@ class AllReduceCore(LearningCore):
             raise ProtocolViolation(f"all-reduce does not accept {kind!r}")
         iteration = _round_of(body)
         step = body.get("step")
-        if body.get("ring") != self._ring_id or self.recovering:
+        if not _same(body.get("ring"), self._ring_id) or self.recovering:
             self.misrouted += 1  # another ring's chunk: ours will stall and re-form
             return []
         if type(step) is not int or not 0 <= step < 2 * (self.n - 1):
@@ -516,7 +568,8 @@ class AllReduceCore(LearningCore):
         if len(self._early) >= 4 * self.n:
             self.rejected += 1
             return []
-        self._early[(iteration, step)] = (body.get("chunk"), body.get("ckpt") == 1)
+        mark = body.get("ckpt")
+        self._early[(iteration, step)] = (body.get("chunk"), type(mark) is int and mark == 1)
         return self._drain_early(rng)
 
     def _drain_early(self, rng: np.random.Generator) -> list[Send]:

@@ -130,7 +130,7 @@ class AsyncCore(LearningCore):
         if model is None:
             return []
         self._base = (number, model)
-        if self._trained_round < round:  # at most one local epoch per round
+        if self._trained_round < round and round > self._busy_until:  # one epoch at a time
             return self._train(round, rng)
         return []  # the next tick trains from it
 
