@@ -465,12 +465,10 @@ class AllReduceCore(LearningCore):
             return []
         elif now < self._paused_until:
             return []  # checkpointing
-        else:
-            beats = []
         if self.time.activity == CHECKPOINT:  # the pause ended before this tick
             self.time.to(IDLE, self._paused_until)
         self._begin(now, rng)
-        return beats
+        return []
 
     def _begin(self, now: float, rng: np.random.Generator) -> None:
         """Start the next iteration: train (queued in the pool until `_exchange`)."""
