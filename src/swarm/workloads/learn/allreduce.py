@@ -285,15 +285,13 @@ class AllReduceCore(LearningCore):
                 m for m in ring if reports[m].applied == target and reports[m].digest == digest
             ]
             epoch = target[0]
-        self.generation = max(r.generation for r in reports.values()) + 1
+        generation = max(r.generation for r in reports.values()) + 1
         now = self.clock()
         mine = reports[self.index]
         if rollback:
             self.rollbacks += 1
             self.time.lose()  # the work since the checkpoint is lost, here as everywhere
-        self.epoch, self.iteration, self.done = epoch, target[1], True
-        self._early = {}
-        self._form(ring)  # the same members may start a new trajectory: a new ring id
+        self._adopt(ring, epoch, generation, target[1])
         self.reformed += ring != list(mine.ring)
         self._stalled = 0
         self._paused_until = 0.0
@@ -333,6 +331,13 @@ class AllReduceCore(LearningCore):
                 self.meter.send(params.nbytes)
         return [(m, "state", body) for m in lacking]
 
+    def _adopt(self, ring: list[int], epoch: int, generation: int, iteration: int) -> None:
+        """Take a settled ring: its members, trajectory, re-form and last iteration (the
+        same members may start a new trajectory: the ring id changes with it)."""
+        self.epoch, self.generation, self.iteration = epoch, generation, iteration
+        self.done, self._early = True, {}
+        self._form(ring)
+
     def _take_state(self, src: int, body: Any) -> None:
         """The ring's model, from the member the re-form named; or, while we are still
         re-forming (we settle a tick after the others), from a ring that names us."""
@@ -358,14 +363,7 @@ class AllReduceCore(LearningCore):
             self.meter.receive(model.nbytes)
         if not expected:  # take the ring that named us
             self.recovering, self._heard, self._heard_before, self._settled_on = 0, set(), None, {}
-            self.epoch, self.iteration, self.done, self._early = (
-                body["epoch"],
-                body["round"],
-                True,
-                {},
-            )
-            self.generation = body["gen"]
-            self._form(list(body["members"]))
+            self._adopt(list(body["members"]), body["epoch"], body["gen"], body["round"])
         self.learner.set_params(model)
         self.stamp = (self.epoch, self.iteration)
         self._state_from = None

@@ -309,26 +309,15 @@ class Learning:
         part = self.sample()
         part["n"] = len(self.cores)
         part["updates_sent"] = sum(c.updates_sent for c in self.cores.values())
-        part["bytes_by_agent"] = [
-            c.completed_bytes / c.iterations_done
-            for c in self.cores.values()
-            if isinstance(c, AllReduceCore) and c.iterations_done
-        ]
-        part["iterations"] = [
-            c.iterations_done for c in self.cores.values() if isinstance(c, AllReduceCore)
-        ]
-        part["iteration_s"] = [
-            (c.iteration_s / c.iterations_done, c.ring_s / c.iterations_done)
-            for c in self.cores.values()
-            if isinstance(c, AllReduceCore) and c.iterations_done
-        ]
-        part["reformed"] = max(
-            (c.reformed for c in self.cores.values() if isinstance(c, AllReduceCore)), default=0
-        )
-        part["abandoned"] = sum(
-            c.abandoned for c in self.cores.values() if isinstance(c, AllReduceCore)
-        )
         rings = [c for c in self.cores.values() if isinstance(c, AllReduceCore)]
+        done = [c for c in rings if c.iterations_done]
+        part["bytes_by_agent"] = [c.completed_bytes / c.iterations_done for c in done]
+        part["iterations"] = [c.iterations_done for c in rings]
+        part["iteration_s"] = [
+            (c.iteration_s / c.iterations_done, c.ring_s / c.iterations_done) for c in done
+        ]
+        part["reformed"] = max((c.reformed for c in rings), default=0)
+        part["abandoned"] = sum(c.abandoned for c in rings)
         if rings:
             part["device_time"] = self._device_time(rings)
             part["checkpoints"] = max(c.checkpoints for c in rings)
