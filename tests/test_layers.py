@@ -114,6 +114,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "swarm.seeding",
         "swarm.seal",
         "swarm.activation",
+        "swarm.commands",
     ),
     ("swarm.metrics", "swarm.laws", "swarm.figures"),
     ("swarm.broker",),

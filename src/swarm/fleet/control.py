@@ -2,7 +2,8 @@
 
 A dashboard, a script or `mosquitto_pub` turns the same knobs by publishing one control
 envelope (`wire` kind "control", body a dict of arguments). `parse` checks a command and
-its arguments without touching a fleet (sans-I/O); `Controller` applies a checked command
+its arguments without touching a fleet (sans-I/O, in `swarm.commands`, which the scenario's
+`[[faults.script]]` entries go through too); `Controller` applies a checked command
 to a running fleet, seen only through the small `ControlTarget` protocol, and answers
 every message, applied or refused, with a `control` event on `swarm/<run>/events/control`,
 so nothing sent is lost silently.
@@ -13,16 +14,15 @@ are left to it.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from swarm import topics, wire
 from swarm.broker.network import NetworkModel
+from swarm.commands import COMMANDS, Command, ControlError, parse
 from swarm.fleet.agent import Agent
 from swarm.metrics import MessageCounters
 from swarm.protocols.consensus.aggregate import AGGREGATORS
@@ -43,97 +43,9 @@ __all__ = [
 CONTROL = wire.register_kind("control")
 EVENT = wire.register_kind("event")
 SHARD_PROTOCOL = frozenset({"scenario", "start", "stop"})  # swarm.run.shards owns these
-MAX_SPEED = 1e6  # simulated seconds per wall second
 # Control messages taken per wall-clock second; beyond, they are counted in `limited` and
 # dropped (one event says so), so a flood can neither fill events.jsonl nor steer the run.
 CONTROLS_PER_SECOND = 20
-
-COMMANDS: dict[str, str] = {
-    "pause": "hold the rounds (and freeze virtual time) until resume",
-    "resume": "let the rounds run again",
-    "speed": "speed=S: simulated seconds per wall second (embedded broker only)",
-    "inject": "count=K: admit K dormant Sybils now (scenario key sybil.dormant)",
-    "crash": "fraction=F [kind=K] [region=R]: crash that share of the live honest agents",
-    "partition": "groups=[[R, ...], ...]: cut the network between groups of regions",
-    "heal": "undo every partition",
-    "fanout": "fanout=K: peers each gossiping agent contacts per round",
-    "aggregator": "rule=NAME: the FedAvg server's aggregation rule",
-}
-
-
-class ControlError(ValueError):
-    """A control command or argument that cannot be applied; the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    name: str
-    args: dict[str, Any]
-
-
-def _number(args: dict[str, Any], key: str, lo: float, hi: float) -> float:
-    value = args.get(key)
-    if (
-        not (type(value) is int or type(value) is float)
-        or not math.isfinite(value)
-        or not lo < value <= hi
-    ):
-        raise ControlError(f"{key} = {value!r}: need a number in ({lo:g}, {hi:g}]")
-    return float(value)
-
-
-def _count(args: dict[str, Any], key: str) -> int:
-    value = args.get(key)
-    if type(value) is not int or value < 1:
-        raise ControlError(f"{key} = {value!r}: need a whole number >= 1")
-    return value
-
-
-def _name(args: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
-    value = args.get(key)
-    if value is None and optional:
-        return None
-    if type(value) is not str or not value:
-        raise ControlError(f"{key} = {value!r}: need a name")
-    return value
-
-
-def parse(name: str, body: Any) -> Command:
-    """A checked command from its topic's last segment and its envelope body."""
-    if name not in COMMANDS:
-        raise ControlError(f"unknown control {name!r}; known: {', '.join(COMMANDS)}")
-    if body is None:
-        body = {}
-    if type(body) is not dict or any(type(k) is not str for k in body):
-        raise ControlError(f"{name}: the body must be a map of arguments, got {body!r:.60}")
-    args: dict[str, Any] = {}
-    if name == "speed":
-        args["speed"] = _number(body, "speed", 0.0, MAX_SPEED)
-    elif name == "inject":
-        args["count"] = _count(body, "count")
-    elif name == "fanout":
-        args["fanout"] = _count(body, "fanout")
-    elif name == "aggregator":
-        args["rule"] = _name(body, "rule")
-    elif name == "crash":
-        args["fraction"] = _number(body, "fraction", 0.0, 1.0)
-        args["kind"] = _name(body, "kind", optional=True)
-        args["region"] = _name(body, "region", optional=True)
-    elif name == "partition":
-        groups = body.get("groups")
-        if (
-            type(groups) is not list
-            or not groups
-            or any(
-                type(g) is not list or not g or any(type(r) is not str for r in g) for g in groups
-            )
-        ):
-            raise ControlError(f"groups = {groups!r:.60}: need a list of lists of region names")
-        args["groups"] = groups
-    unknown = sorted(set(body) - set(args))
-    if unknown:
-        raise ControlError(f"{name}: unknown argument {unknown[0]!r}")
-    return Command(name, args)
 
 
 def encode(
@@ -179,6 +91,11 @@ class ControlTarget(Protocol):
         """How many servers took it (0: the workload has none)."""
         ...
 
+    def slow_down(self, index: int, factor: float) -> bool:
+        """Agent `index` computes `factor` times slower; False when its workload does not
+        model compute time."""
+        ...
+
     def publish_event(self, kind: str, body: dict[str, Any]) -> None: ...
 
 
@@ -191,6 +108,7 @@ class Controller:
         self.refused = 0
         self.limited = 0  # dropped for coming faster than CONTROLS_PER_SECOND
         self._crash_draws = 0
+        self._chosen: list[Agent] = []  # the agents the last crash or slow-down drew
         self._second = -1
         self._in_second = 0
 
@@ -211,14 +129,22 @@ class Controller:
             self.fleet.counters.dropped_malformed += 1
             self._report(name, False, f"kind {envelope.kind!r} on a control topic")
             return
+        self.run(name, envelope.body, str(envelope.src))
+
+    def run(self, name: str, body: Any, src: str) -> bool:
+        """Check and apply one command from `src`, count it and report it; True if applied.
+
+        Messages and the scenario's scripted faults both come through here.
+        """
         try:
-            detail = self.apply(parse(name, envelope.body))
+            detail = self.apply(parse(name, body))
         except ControlError as exc:
             self.refused += 1
-            self._report(name, False, str(exc), str(envelope.src))
-            return
+            self._report(name, False, str(exc), src)
+            return False
         self.applied += 1
-        self._report(name, True, detail, str(envelope.src))
+        self._report(name, True, detail, src)
+        return True
 
     def _over_limit(self, name: str) -> bool:
         # Wall-clock seconds: rounds and virtual time stand still while paused, and a
@@ -267,14 +193,15 @@ class Controller:
             raise ControlError(f"inject: all {roster.count} Sybil identities are in already")
         return f"{len(woken)} Sybils joined ({roster.dormant()} dormant left)"
 
-    def _crash(self, fraction: float, kind: str | None, region: str | None) -> str:
+    def _pick(self, what: str, fraction: float, kind: str | None, region: str | None) -> str:
+        """Apply `what` to a seeded draw of that share of the live honest agents."""
         fleet = self.fleet
         honest = fleet.honest_agents()
         if kind is not None and kind not in {a.kind for a in honest}:
-            raise ControlError(f"crash: no agent of class {kind!r} in this fleet")
+            raise ControlError(f"{what}: no agent of class {kind!r} in this fleet")
         regions = fleet.scenario.fleet.regions
         if region is not None and region not in regions:
-            raise ControlError(f"crash: no region {region!r}; regions: {', '.join(regions)}")
+            raise ControlError(f"{what}: no region {region!r}; regions: {', '.join(regions)}")
         target = None if region is None else regions.index(region)
         candidates = [
             a
@@ -284,16 +211,27 @@ class Controller:
             and (target is None or a.region == target)
         ]
         if not candidates:
-            raise ControlError("crash: no live agent matches")
-        # Which agents die is a seeded draw, one stream per crash command.
+            raise ControlError(f"{what}: no live agent matches")
+        # Which agents are hit is a seeded draw, one stream per command.
         rng = generator(fleet.scenario.run.seed, Stream.CONTROL, self._crash_draws)
         self._crash_draws += 1
         k = max(1, round(fraction * len(candidates)))
-        chosen = rng.choice(len(candidates), size=k, replace=False)
-        for i in np.sort(chosen):
-            candidates[int(i)].crash("control: crash")
+        self._chosen = [candidates[int(i)] for i in np.sort(rng.choice(len(candidates), k, False))]
         where = " ".join(p for p in (kind, region) if p) or "the fleet"
-        return f"crashed {k} of {len(candidates)} live agents in {where}"
+        return f"{k} of {len(candidates)} live agents in {where}"
+
+    def _crash(self, fraction: float, kind: str | None, region: str | None) -> str:
+        picked = self._pick("crash", fraction, kind, region)
+        for agent in self._chosen:
+            agent.crash("control: crash")
+        return "crashed " + picked
+
+    def _slow(self, fraction: float, factor: float, kind: str | None, region: str | None) -> str:
+        picked = self._pick("slow", fraction, kind, region)
+        took = [self.fleet.slow_down(agent.index, factor) for agent in self._chosen]
+        if not any(took):
+            raise ControlError("slow: this workload does not model compute time (learn does)")
+        return f"{factor:g}x slower: " + picked
 
     def _partition(self, groups: list[list[str]]) -> str:
         network = self._network("partition")
@@ -312,12 +250,17 @@ class Controller:
         self._network("heal").heal()
         return "network healed"
 
+    def _latency(self, latency: float) -> str:
+        network = self._network("latency")
+        before, network.latency = network.latency, latency
+        return f"latency {before:g} s -> {latency:g} s"
+
     def _network(self, what: str) -> NetworkModel:
         network = self.fleet.network
         if network is None:
             raise ControlError(
-                f"{what}: partitions are modelled by the embedded broker's network; "
-                "on a real broker cut the links there"
+                f"{what}: the network is modelled by the embedded broker; "
+                "on a real broker change the links there"
             )
         return network
 

@@ -10,6 +10,7 @@ very same stream, and turn the knobs on `swarm/<run>/control/#` (see `swarm.flee
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 import os
@@ -36,6 +37,7 @@ from swarm.protocols.sybil import Roster, sybil_ids
 from swarm.rounds import RoundScheduler
 from swarm.scenario import Scenario, ScenarioError
 from swarm.scenario.info import scenario_info
+from swarm.scenario.script import NETWORK, script
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row
 
 __all__ = ["EVENT", "METRICS", "Fleet", "RoundCallback", "agents_lost"]
@@ -103,6 +105,17 @@ class Fleet:
             raise ValueError(f"shard {self.shard}/{self.shards}: need 0 <= index < count")
         if self.shards > 1 and broker_url is None:
             raise ValueError("shards need a real broker to talk through (--broker)")
+        # Scripted faults ([[faults.script]]), in firing order; played at round boundaries.
+        self._script = collections.deque(script(scenario))
+        self._script_played = 0
+        if broker_url is not None:
+            for entry in self._script:
+                if entry.command.name in NETWORK:
+                    raise ScenarioError(
+                        f"{entry.key}.command = {entry.command.name!r}: the network is "
+                        "modelled by the embedded broker only (leave --broker out, or change "
+                        "the links of the real network)"
+                    )
         self.broker_url = broker_url
         self.key = None if broker_url is None else key or seal.new_key()
         self.on_round = on_round
@@ -408,6 +421,9 @@ class Fleet:
     def set_aggregator(self, rule: str) -> int:
         return self.workload.set_aggregator(rule)
 
+    def slow_down(self, index: int, factor: float) -> bool:
+        return self.workload.slow_down(index, factor)
+
     def publish_event(self, kind: str, body: dict[str, Any]) -> None:
         """One event message on swarm/<run>/events/<kind>, recorded like the crashes."""
         time = max(0, self.world.rounds.round) * self.world.rounds.period
@@ -538,6 +554,7 @@ class Fleet:
     def _observe(self, round: int) -> None:
         """Publish one metrics row; end the run when done or out of rounds."""
         self._fail(round)
+        self._play_script(round)
         self._publish_events(round)
         if self.shards > 1:
             # A shard reports its slice; the coordinator merges and decides when to stop.
@@ -585,6 +602,14 @@ class Fleet:
                     if scenario.faults.repair_s > 0:
                         draw = faults.repair_time(scenario, index, len(self._episodes))
                         self._repair_at[index] = max(at + draw, now)
+
+    def _play_script(self, round: int) -> None:
+        """Apply the scripted faults whose time has come, as controls from "script"."""
+        now = round * self.world.rounds.period
+        while self._script and self._script[0].at <= now:
+            entry = self._script.popleft()
+            self.controller.run(entry.command.name, entry.command.args, "script")
+            self._script_played += 1
 
     def _sample(self, round: int) -> tuple[Row, bool]:
         """One metrics row, taken before the agents act in `round`; and whether we are done."""
@@ -645,13 +670,17 @@ class Fleet:
             "wall_time": self.wall_time,
             "messages": counters,
             "crashes": [{"agent": a, "reason": r} for a, r in self.world.crashes],
-            "controls": {
-                "applied": self.controller.applied,
-                "refused": self.controller.refused,
-                "limited": self.controller.limited,
-            },
+            "controls": self._controls(),
             "results": self._results(),
         }
+
+    def _controls(self) -> dict[str, int]:
+        """Controls applied and refused (messages and scripted faults alike)."""
+        c = self.controller
+        out = {"applied": c.applied, "refused": c.refused, "limited": c.limited}
+        if self.scenario.faults.script:  # entries whose time the run never reached
+            out |= {"scripted": self._script_played, "unplayed": len(self._script)}
+        return out
 
     def partial_results(self) -> Partial:
         part = self.workload.partial_results()

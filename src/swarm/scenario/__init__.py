@@ -23,6 +23,7 @@ from swarm.devices.profiles import CLASSES, DeviceError, DeviceProfile, load_pro
 from swarm.protocols.gossip import aggregation, dissemination
 from swarm.protocols.gossip.topology import TOPOLOGIES
 from swarm.scenario.schema import ScenarioError, check, did_you_mean, rule, show
+from swarm.scenario.script import SCRIPTED, script
 
 if TYPE_CHECKING:
     from swarm.workloads.base import WorkloadSpec
@@ -245,6 +246,11 @@ class FaultsSection:
     slowdown: float = rule(
         4.0, "how many times longer a straggler takes for the same work", min=1.0, max=1e6
     )
+    script: list[dict[str, Any]] = rule(
+        [],
+        "faults at given simulated seconds, each a [[faults.script]] table: at = S, "
+        f"command = {' | '.join(SCRIPTED)}, and the command's arguments",
+    )
 
 
 @dataclass(frozen=True)
@@ -455,6 +461,7 @@ def _cross_check(s: Scenario) -> None:
             if region in seen:
                 raise ScenarioError(f"network.partitions: region {region!r} is in two groups")
             seen.add(region)
+    script(s)
 
 
 def _check_attack(s: Scenario) -> None:

@@ -52,6 +52,7 @@ _TYPES: dict[str, Any] = {
     "list[str]": list[str],
     "list[list[str]]": list[list[str]],
     "dict[str, float]": dict[str, float],
+    "list[dict[str, Any]]": list[dict[str, Any]],
 }
 
 
@@ -82,6 +83,10 @@ def check(path: str, value: Any, spec: Field[Any]) -> Any:
         )
         if not ok:
             raise ScenarioError(f"{path} = {shown}: expected a list of lists of strings")
+    elif tp == list[dict[str, Any]]:
+        if type(value) is not list or not all(type(v) is dict for v in value):
+            raise ScenarioError(f"{path} = {shown}: expected a list of tables ([[{path}]])")
+        value = [dict(v) for v in value]
     elif tp == dict[str, float]:
         ok = type(value) is dict and all(
             type(v) in (int, float) and math.isfinite(v) for v in value.values()

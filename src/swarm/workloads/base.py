@@ -187,6 +187,11 @@ class Workload(Protocol):
         """A live `aggregator` control: how many servers took the rule (0: none here)."""
         ...
 
+    def slow_down(self, index: int, factor: float) -> bool:
+        """A live `slow` control: local agent `index` now takes `factor` times as long for
+        the same work (until it is respawned); False when no compute time is modelled."""
+        ...
+
     @property
     def aggregator(self) -> str | None:
         """The aggregation rule in use, for workloads with a server."""

@@ -146,6 +146,9 @@ class MaxGossip:
     def set_aggregator(self, rule: str) -> int:
         return 0
 
+    def slow_down(self, index: int, factor: float) -> bool:
+        return False  # no compute time is modelled
+
     @property
     def aggregator(self) -> str | None:
         return None

@@ -266,6 +266,13 @@ class Learning:
             server.rule = rule
         return len(servers)
 
+    def slow_down(self, index: int, factor: float) -> bool:
+        core = self.cores.get(index)
+        if core is None or core.profile is None:
+            return False
+        core.profile = _slowed(core.profile, np.array([factor]), 0)
+        return True
+
     @property
     def aggregator(self) -> str | None:
         server = next((c.server for c in self.cores.values() if _serves(c)), None)
