@@ -248,9 +248,11 @@ def test_every_built_in_kind_has_the_code_docs_wire_md_gives_it() -> None:
     from pathlib import Path
 
     from swarm import seal, workloads
+    from swarm.protocols.detection import swim
 
     workloads.kinds()  # registers every workload's kinds with their codes
     assert seal.SEALED == "sealed"
+    assert swim.CODES["ping"] == 60
     doc = (Path(__file__).parents[1] / "docs" / "wire.md").read_text()
     table = re.search(r"## Kinds and their bodies\n(.*?)\n## ", doc, re.S)
     assert table is not None

@@ -32,6 +32,7 @@ class Stream(IntEnum):
     CONTROL = 13  # live controls' draws (which agents a crash command kills)
     ACTIVATION = 14  # when agents act within a round (swarm.activation)
     FAULTS = 15  # when devices fail (swarm.fleet.faults)
+    DETECTION = 16  # failure detectors' probe targets (swarm.fleet.detection)
 
 
 def seed_sequence(seed: int, *path: int) -> np.random.SeedSequence:

@@ -28,6 +28,7 @@ from swarm.fleet import faults, fleetmap, observe
 from swarm.fleet.agent import Agent, AgentState, World
 from swarm.fleet.attack import attack_partial
 from swarm.fleet.control import Controller
+from swarm.fleet.detection import TIMEOUT_SHARE, Detectors
 from swarm.fleet.gossiper import GossipAgent
 from swarm.fleet.recorder import EVENT, METRICS, Recorder
 from swarm.fleet.transport import transport
@@ -192,6 +193,10 @@ class Fleet:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.failure: str | None = None  # why the run ended before its end, if it did
         self.controller = Controller(self)
+        # Failure detectors the devices run among themselves ([faults] detection).
+        self.detectors = (
+            Detectors(scenario, self.roster.honest) if scenario.faults.detection != "none" else None
+        )
         self.fanout = scenario.gossip.fanout
         self._scenario_info: dict[str, Any] | None = None
         self._kind_totals: dict[str, int] = {}
@@ -272,6 +277,7 @@ class Fleet:
             agent = GossipAgent(
                 world, i, link, core, kind=placement.kinds[i], region=region, x=x, y=y
             )
+            self._detect(agent)
             self.agents.append(agent)
             agent.start()
         self._slots = {a.index: n for n, a in enumerate(self.agents)}  # index -> slot
@@ -339,8 +345,15 @@ class Fleet:
             x=float(placement.positions[index, 0]),
             y=float(placement.positions[index, 1]),
         )
+        self._detect(agent)
         self.agents[self._slots[index]] = agent
         agent.start()
+
+    def _detect(self, agent: GossipAgent) -> None:
+        """Give an honest agent its failure detector, if the run has them."""
+        if self.detectors is not None and agent.index < self.roster.honest:
+            swim, rng = self.detectors.core(agent.index, max(0, self.world.rounds.round))
+            agent.detect(swim, rng, self.world.rounds.period * TIMEOUT_SHARE)
 
     def interrupt(self, why: str) -> None:
         """End the run early (a signal, an operator): its summary says why and where."""
@@ -555,6 +568,12 @@ class Fleet:
         """Publish one metrics row; end the run when done or out of rounds."""
         self._fail(round)
         self._play_script(round)
+        if self.detectors is not None:
+            honest = self.roster.honest
+            down = (
+                a.index for a in self.agents if a.index < honest and a.state is AgentState.CRASHED
+            )
+            self.detectors.observe(round, down)
         self._publish_events(round)
         if self.shards > 1:
             # A shard reports its slice; the coordinator merges and decides when to stop.
@@ -689,6 +708,8 @@ class Fleet:
             # After the run every agent is stopped: "alive" here means "not crashed".
             alive = sum(a.state is not AgentState.CRASHED for a in self.honest_agents())
             part["reliability"] = faults.partial(self._episodes, end, alive)
+        if self.detectors is not None:
+            part["detection"] = self.detectors.partial()
         if self.roster.count:
             attack = self.workload.attack_partial()
             part["attack"] = attack_partial(self.roster, self.sybil_cores.values(), attack)

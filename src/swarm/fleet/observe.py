@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from swarm import workloads
-from swarm.fleet import faults
+from swarm.fleet import detection, faults
 from swarm.fleet.attack import attack_results
 from swarm.metrics import MessageCounters
 from swarm.placement import place_agents
@@ -52,6 +52,11 @@ def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -
             scenario, kinds, [p["reliability"] for p in parts if "reliability" in p], end
         )
         out["reliability"] = _with_job(found, out.get("reliability", {}))
+    if scenario.faults.detection != "none":
+        found = detection.results(
+            scenario, scenario.fleet.count, [p["detection"] for p in parts if "detection" in p]
+        )
+        out.setdefault("reliability", {})["detection"] = found
     if scenario.sybil.count:
         end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
         out["attack"] = attack_results(scenario, [p["attack"] for p in parts], end)

@@ -209,6 +209,8 @@ class DevicesSection:
 
 
 FAILURE_PROCESSES = ("none", "exponential", "weibull")
+DETECTIONS = ("none", "swim")
+MAX_SWIM_MEMBERS = 2000  # every member keeps a view of every other: n^2 entries in all
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,20 @@ class FaultsSection:
     )
     slowdown: float = rule(
         4.0, "how many times longer a straggler takes for the same work", min=1.0, max=1e6
+    )
+    detection: str = rule(
+        "none",
+        "failure detection the devices run among themselves: none, or swim (direct probe, "
+        "indirect probe through probe_k members, suspicion; one probe per gossip.period)",
+        choices=DETECTIONS,
+    )
+    probe_k: int = rule(3, "swim: members asked to probe indirectly", min=0, max=16)
+    suspicion: int = rule(
+        0,
+        "swim: periods a suspicion waits for a refutation before the member is declared "
+        "failed (0 = 4 log10 n, at least 3)",
+        min=0,
+        max=10_000,
     )
     script: list[dict[str, Any]] = rule(
         [],
@@ -422,6 +438,12 @@ def _cross_check(s: Scenario) -> None:
                     f"{s.faults.process!r} needs a mean time between failures above 0 "
                     "(inf: the class never fails)"
                 )
+    if s.faults.detection == "swim" and count > MAX_SWIM_MEMBERS:
+        raise ScenarioError(
+            f'faults.detection = "swim": fleet.count = {count} is over {MAX_SWIM_MEMBERS:,}; '
+            "every member keeps a view of all the others (n^2 entries), so run SWIM on a "
+            "smaller fleet"
+        )
     ckpt = s.checkpoint
     if 0 < ckpt.interval <= ckpt.cost:
         raise ScenarioError(

@@ -174,3 +174,40 @@ def test_relays_whose_ack_never_comes_are_forgotten() -> None:
         core.on_message(1, "ping-req", {"seq": 2 * period, "target": 5})
         outcome_members.append(len(core._relays))
     assert max(outcome_members) <= 2
+
+
+def _exchange(members: dict[int, Swim], rng: np.random.Generator, period: int) -> None:
+    """One lockstep period among `members`, no loss (the live ones only)."""
+    queue = [(m, s) for m, core in members.items() for s in core.on_period(period, rng)]
+    queue += [(m, s) for m, core in members.items() for s in core.on_timeout(period, rng)]
+    while queue:
+        src, (dst, kind, body) = queue.pop(0)
+        if dst in members:
+            queue.extend((dst, reply) for reply in members[dst].on_message(src, kind, body))
+
+
+def test_a_member_declared_failed_is_taken_back_when_it_returns_newer() -> None:
+    """A repaired device rejoins with a higher incarnation: everyone takes it back, and a
+    stale confirmation of its earlier life does not remove it again."""
+    rng = np.random.default_rng(5)
+    n = 8
+    group = {i: Swim(i, range(n), suspicion_periods=3) for i in range(n)}
+    del group[3]  # member 3 crashes
+    for period in range(30):
+        _exchange(group, rng, period)
+    assert all(3 not in core.members for core in group.values())
+    group[3] = Swim(3, range(n), suspicion_periods=3, incarnation=1 << 16)
+    for period in range(30, 60):
+        _exchange(group, rng, period)
+    assert all(3 in core.members for m, core in group.items() if m != 3)
+    stale = {"seq": 2, "updates": [["confirm", 3, 0]]}
+    group[0].on_message(1, "ping", stale)
+    assert 3 in group[0].members
+    newer = {"seq": 4, "updates": [["confirm", 3, 1 << 16]]}
+    group[0].on_message(1, "ping", newer)
+    assert 3 not in group[0].members
+
+
+def test_a_negative_incarnation_is_refused() -> None:
+    with pytest.raises(SwimError, match="incarnation"):
+        Swim(0, range(3), incarnation=-1)

@@ -11,7 +11,9 @@ bounded number of times (infection-style dissemination, SWIM section 4.1).
 The driver calls `on_period(period, rng)` at each period's start, `on_timeout(period,
 rng)` at the direct ping's timeout, and `on_message(src, kind, body)` per message; each
 returns the messages to send as (member, kind, body). No clock, socket or task here.
-Today the driver is `simulate`; running these cores over a fleet's Link is still to come.
+Two drivers: `simulate` (lockstep periods, no broker) and a fleet's agents
+(`swarm.fleet.detection`), which carry the messages over their Link as wire kinds
+`ping`, `ack` and `ping-req`.
 
 Target selection: "random" (a uniform member each period: the paper's analysis, expected
 first detection after 1 / (1 - (1 - 1/(n-1))^(n-1)) -> e/(e-1) periods) or
@@ -24,9 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import numpy as np
+
+from swarm import wire
 
 __all__ = [
     "ALIVE",
@@ -51,6 +56,9 @@ class SwimError(ValueError):
 
 
 KINDS = ("ping", "ack", "ping-req")
+CODES = {"ping": 60, "ack": 61, "ping-req": 62}  # docs/wire.md keeps the registry
+for _kind in KINDS:
+    wire.register_kind(_kind, CODES[_kind])
 
 
 def _checked(updates: Any) -> list[tuple[str, int, int]]:
@@ -105,10 +113,17 @@ class Swim:
         suspicion_periods: int | None = None,
         retransmit: float = 3.0,
         selection: str = "random",
+        incarnation: int = 0,
     ) -> None:
+        """`incarnation` above 0 is a member coming back (a repaired device): it announces
+        itself alive with it, and members that had confirmed it failed take it back."""
         if type(k) is not int or k < 0:
             raise SwimError(f"k = {k!r}: the indirect probes must be a count >= 0")
         self.members: dict[int, _Member] = {m: _Member(ALIVE, 0) for m in members if m != me}
+        # Kept beside `members` so that a period costs O(1), not O(n): the members in
+        # order (rebuilt when one is dropped) and the suspects, by number.
+        self._ids: list[int] | None = None
+        self._suspects: set[int] = set()
         if suspicion_periods is None:
             suspicion_periods = default_suspicion_periods(len(self.members) + 1)
         if type(suspicion_periods) is not int or suspicion_periods < 1:
@@ -117,12 +132,14 @@ class Swim:
             raise SwimError(f"selection = {selection!r}: one of {', '.join(SELECTIONS)}")
         if not (isinstance(retransmit, int | float) and 0 < retransmit < 1000):
             raise SwimError(f"retransmit = {retransmit!r}: must be in (0, 1000)")
+        if type(incarnation) is not int or incarnation < 0:
+            raise SwimError(f"incarnation = {incarnation!r}: a count >= 0")
         self.me = me
         self.k = k
         self.suspicion_periods = suspicion_periods
         self.selection = selection
         self.retransmit = retransmit
-        self.incarnation = 0
+        self.incarnation = incarnation
         self.period = -1
         self.target: int | None = None  # this period's ping target
         self.acked = True  # whether the target answered (directly or through others)
@@ -138,6 +155,10 @@ class Swim:
         self.probed: list[tuple[int, int]] = []
         self.confirmed: list[tuple[int, int]] = []
         self.refuted = 0  # suspicions of itself it answered
+        self.sent = 0  # messages its driver sent for it (counted by the driver)
+        self._gone: dict[int, int] = {}  # confirmed failed -> the incarnation confirmed
+        if incarnation > 0:
+            self._spread(ALIVE, me, incarnation)
 
     # -- the protocol period -------------------------------------------------------------
     def on_period(self, period: int, rng: np.random.Generator) -> list[Send]:
@@ -149,8 +170,8 @@ class Swim:
         if target is not None and not self.acked and target in self.members:  # noqa: SIM102
             if self._suspect(target, self.members[target].incarnation):
                 self.probed.append((period, target))
-        for member, entry in list(self.members.items()):
-            if entry.state == SUSPECT and period - entry.since >= self.suspicion_periods:
+        for member in sorted(self._suspects):
+            if period - self.members[member].since >= self.suspicion_periods:
                 self._confirm(member)
         self.target = self._choose(rng)
         self.acked = self.target is None
@@ -206,7 +227,9 @@ class Swim:
 
     # -- membership ----------------------------------------------------------------------
     def _choose(self, rng: np.random.Generator) -> int | None:
-        members = list(self.members)
+        if self._ids is None:
+            self._ids = list(self.members)
+        members = self._ids
         if not members:
             return None
         if self.selection == "random":
@@ -225,14 +248,19 @@ class Swim:
         if entry.state == SUSPECT and incarnation == entry.incarnation:
             return False
         entry.state, entry.incarnation, entry.since = SUSPECT, incarnation, self.period
+        self._suspects.add(member)
         self.suspected.append((self.period, member))
         self._spread(SUSPECT, member, incarnation)
         return True
 
     def _confirm(self, member: int) -> None:
-        if self.members.pop(member, None) is not None:
+        entry = self.members.pop(member, None)
+        if entry is not None:
+            self._gone[member] = entry.incarnation
+            self._ids = None
+            self._suspects.discard(member)
             self.confirmed.append((self.period, member))
-            self._spread(CONFIRM, member, 0)
+            self._spread(CONFIRM, member, entry.incarnation)
 
     def _learn(self, updates: list[tuple[str, int, int]]) -> None:
         for kind, member, incarnation in updates:
@@ -246,11 +274,21 @@ class Swim:
                 self._suspect(member, incarnation)
             elif kind == ALIVE:
                 entry = self.members.get(member)
-                if entry is not None and incarnation > entry.incarnation:
+                if entry is None and incarnation > self._gone.get(member, incarnation):
+                    # a member declared failed is back, newer than when it was declared
+                    del self._gone[member]
+                    self.members[member] = _Member(ALIVE, incarnation)
+                    self._ids = None
+                    self._spread(ALIVE, member, incarnation)
+                elif entry is not None and incarnation > entry.incarnation:
                     entry.state, entry.incarnation = ALIVE, incarnation
+                    self._suspects.discard(member)
                     self._spread(ALIVE, member, incarnation)
             else:
-                self._confirm(member)
+                entry = self.members.get(member)
+                # a confirmation of an earlier life does not remove the member's new one
+                if entry is not None and incarnation >= entry.incarnation:
+                    self._confirm(member)
 
     def _spread(self, kind: str, member: int, incarnation: int) -> None:
         """Piggyback this change on the next ceil(retransmit * log2(n + 1)) messages."""
@@ -258,8 +296,11 @@ class Swim:
         self._updates[member] = (kind, incarnation, sends)
 
     def _body(self, **fields: Any) -> dict[str, Any]:
-        updates = []
-        for member, (kind, incarnation, left) in list(self._updates.items())[:MAX_UPDATES]:
+        updates: list[list[Any]] = []
+        pending = self._updates
+        if not pending:
+            return {**fields, "updates": updates}
+        for member, (kind, incarnation, left) in list(islice(pending.items(), MAX_UPDATES)):
             updates.append([kind, member, incarnation])
             if left <= 1:
                 del self._updates[member]
