@@ -34,6 +34,11 @@ def detection(s, on_start=None) -> tuple[Fleet, dict[str, Any]]:
     return fleet, summary["results"]["reliability"]["detection"]
 
 
+def up(fleet: Fleet) -> list:
+    """The agents not crashed when the run ended (every agent is stopped by then)."""
+    return [a for a in fleet.honest_agents() if a.state.name != "CRASHED" and a.swim is not None]
+
+
 CRASH = {"script": [{"at": 5, "command": "crash", "fraction": 0.1}], "detection": "swim"}
 
 
@@ -78,7 +83,8 @@ def test_repaired_devices_rejoin_every_view_and_late_news_is_not_a_false_alarm()
     fleet, found = detection(scenario(count=100, run={"rounds": 60}, faults=churn))
     assert found["crashes"] > 10
     assert found["false_positives"] == found["false_confirmations"] == 0
-    live = [a for a in fleet.honest_agents() if a.swim is not None and a.alive]
+    live = up(fleet)
+    assert len(live) > 50
     # devices up for the last 20 rounds are in (nearly) every live member's view again
     steady = {
         a.index
@@ -139,3 +145,16 @@ def test_results_sort_suspicions_into_detections_false_alarms_and_late_news() ->
 def test_swim_on_a_fleet_too_large_for_full_views_is_refused() -> None:
     with pytest.raises(ScenarioError, match=r"fleet\.count = 2001"):
         scenario(count=2001)
+
+
+def test_late_joiners_announce_themselves_and_leavers_are_detected_like_crashes() -> None:
+    churn = {"detection": "swim", "joining": 0.3, "session_s": 100.0}
+    fleet, found = detection(scenario(count=100, run={"rounds": 60}, faults=churn))
+    assert found["crashes"] > 10  # the devices that left, without a word
+    assert found["false_positives"] == found["false_confirmations"] == 0
+    live = up(fleet)
+    newcomers = {a.index for a in live if a.index in fleet.detectors.joins}
+    assert newcomers
+    for agent in live:  # everyone knows (nearly) every newcomer
+        assert agent.swim is not None
+        assert len(newcomers - set(agent.swim.members) - {agent.index}) <= 2

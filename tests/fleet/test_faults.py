@@ -3,6 +3,7 @@ and a fleet that dies whole still ends with a summary that says so."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -175,7 +176,7 @@ def test_repair_on_a_real_broker_is_refused_before_anything_connects() -> None:
     from swarm.fleet import Fleet
     from swarm.scenario import ScenarioError
 
-    with pytest.raises(ScenarioError, match=r"faults\.repair_s = 5: repaired devices rejoin"):
+    with pytest.raises(ScenarioError, match=r"faults\.repair_s = 5: devices that come back"):
         Fleet(load("rumor", **REPAIR), broker_url="mqtt://127.0.0.1:1")
 
 
@@ -254,3 +255,92 @@ def test_stragglers_are_the_share_asked_for_and_slow_a_synchronous_ring() -> Non
 def test_absurd_stragglers_are_one_line(override: str, needle: str, capsys) -> None:
     assert main(["run", "cloud-titan", "--set", override, "--quiet"]) == 2
     assert needle in capsys.readouterr().err
+
+
+# -- churn: devices that leave for good, devices that join late ---------------------------
+CHURN = {
+    "run.stop_when_done": False,
+    "run.rounds": 60,
+    "fleet.count": 200,
+    "fleet.mix": {"gpu": 1.0},
+}
+
+
+def churned(**keys: object):
+    from swarm import clock
+    from swarm.fleet import Fleet
+
+    fleet = Fleet(load("fleet", **{**CHURN, **keys}))
+    return fleet, clock.run(fleet.run(), virtual=True)
+
+
+def test_devices_leave_for_good_as_often_as_their_sessions_say() -> None:
+    fleet, summary = churned(
+        **{
+            "faults.session_s": 100.0,
+            "faults.process": "exponential",
+            "faults.mtbf_scale": 1e-6,
+            "faults.repair_s": 3.0,
+        }
+    )
+    found = summary["results"]["reliability"]
+    p = 1 - math.exp(-60 / 100)  # P(a session shorter than the run)
+    assert abs(found["departures"] - 200 * p) < 4 * math.sqrt(200 * p * (1 - p))
+    left = {c["agent"] for c in summary["crashes"] if c["reason"] == "left"}
+    failed_then_left = found["departures"] - len(left)  # down when their session ended
+    assert 0 <= failed_then_left <= found["failures"]
+    for agent in fleet.agents:  # nobody comes back from leaving, repairs or not
+        if agent.id in left:
+            assert agent.state.name == "CRASHED"
+    assert found["arrivals"] == 0 and found["session_s"] == 100.0
+
+
+def test_late_devices_are_absent_until_they_join_then_learn_from_scratch() -> None:
+    fleet, summary = churned(**{"faults.joining": 0.3})
+    found = summary["results"]["reliability"]
+    assert abs(found["arrivals"] - 60) < 4 * math.sqrt(200 * 0.3 * 0.7)
+    rows = fleet.recorder.rows
+    assert rows[0]["alive"] == 200 - found["arrivals"]  # every late one joins by the end
+    assert rows[-1]["alive"] == 200 == found["alive_at_end"]
+    assert all(b["alive"] >= a["alive"] for a, b in itertools.pairwise(rows))
+    assert found["failures"] == found["departures"] == 0
+    assert summary["crashes"] == []
+    informed = sum(fleet.workload.marked(a.index) for a in fleet.agents)
+    assert informed >= 0.9 * 200  # push gossip reaches the newcomers too
+
+
+def test_churn_alone_reports_no_failure_law() -> None:
+    _, summary = churned(**{"faults.joining": 0.1, "faults.session_s": 500.0})
+    found = summary["results"]["reliability"]
+    assert found["process"] == "none" and found["system_mtbf_s"] is None
+    assert found["expected_failures"] == 0.0 and found["availability"] == 1.0
+
+
+def test_one_seed_churns_the_same_devices_at_the_same_moments() -> None:
+    keys = {"faults.joining": 0.2, "faults.session_s": 80.0}
+    first, second = churned(**keys)[1], churned(**keys)[1]
+    assert first["crashes"] == second["crashes"] != []
+    assert first["results"] == second["results"]
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("faults.joining=1.5", "faults.joining = 1.5: must be <= 1.0"),
+        ("faults.joining=-0.1", "faults.joining = -0.1: must be >= 0.0"),
+        ("faults.session_s=-1", "faults.session_s = -1"),
+        ("faults.session_s=inf", "faults.session_s = inf: expected a finite number"),
+    ],
+)
+def test_absurd_churn_is_one_line(override: str, needle: str, capsys) -> None:
+    assert main(["run", "rumor", "--set", override, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def test_joining_on_a_real_broker_is_refused_before_anything_connects() -> None:
+    from swarm.fleet import Fleet
+    from swarm.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"faults\.joining = 0.2: devices that come back"):
+        Fleet(load("rumor", **{"faults.joining": 0.2}), broker_url="mqtt://127.0.0.1:1")

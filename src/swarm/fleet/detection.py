@@ -35,9 +35,15 @@ TIMEOUT_SHARE = 1 / 3  # of a period: when a probe without an ack asks others to
 class Detectors:
     """This process's SWIM cores (one per local honest agent) and what they concluded."""
 
-    def __init__(self, scenario: Scenario, members: int) -> None:
+    def __init__(
+        self, scenario: Scenario, members: int, joins: dict[int, float] | None = None
+    ) -> None:
         self.scenario = scenario
         self.members = members  # honest agents 0..members-1, over every process
+        # Devices not there at round 0, and when they join (every process knows them all):
+        # a member's first view holds the devices there when it starts, and a late one
+        # announces itself.
+        self.joins = joins or {}
         faults = scenario.faults
         self.k = faults.probe_k
         self.suspicion = faults.suspicion or None  # None: the core's default
@@ -62,13 +68,17 @@ class Detectors:
         life = self._lives[index]
         self._lives[index] += 1
         # A device back from a repair announces itself with an incarnation above any its
-        # earlier lives can have reached by refuting (2^16 refutations a life).
+        # earlier lives can have reached by refuting (2^16 refutations a life); a new one
+        # announces its first.
+        now = round * self.scenario.gossip.period
+        present = [m for m in range(self.members) if self.joins.get(m, 0.0) <= now]
+        joins = life == 0 and index in self.joins
         swim = Swim(
             index,
-            range(self.members),
+            present,
             k=self.k,
             suspicion_periods=self.suspicion,
-            incarnation=life << 16,
+            incarnation=life << 16 or int(joins),
         )
         swim.period = round  # what it hears before its first turn dates from this round
         self.cores[index] = swim

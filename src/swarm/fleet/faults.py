@@ -9,6 +9,11 @@ moments, in every process of a sharded run.
 
 The fleet crashes a device at the first round boundary at or after its time, as a crash
 control would (`reason` "fault"), and the summary compares the failures with the law.
+
+Churn proper is two more draws per device: with `faults.session_s` a device leaves for
+good after an exponential session (`reason` "left": no repair brings it back), and with
+`faults.joining` a share of the devices is not there at round 0 and joins, fresh, at a
+uniform moment of the run. Neither is a failure: `availability` counts failures only.
 """
 
 from __future__ import annotations
@@ -23,9 +28,27 @@ from swarm import laws
 from swarm.scenario import Scenario
 from swarm.seeding import Stream, generator
 
-__all__ = ["REASON", "failure_times", "lifetime", "partial", "repair_time", "results"]
+__all__ = [
+    "LEFT",
+    "REASON",
+    "active",
+    "failure_times",
+    "join_times",
+    "lifetime",
+    "partial",
+    "repair_time",
+    "results",
+    "session_times",
+]
 
 REASON = "fault"  # the crash reason a failure records
+LEFT = "left"  # the crash reason of a device that leaves for good
+
+
+def active(scenario: Scenario) -> bool:
+    """Whether devices come and go on their own in this scenario (failures or churn)."""
+    faults = scenario.faults
+    return faults.process != "none" or faults.session_s > 0 or faults.joining > 0
 
 
 def _mtbf(scenario: Scenario, kind: str) -> float:
@@ -54,8 +77,38 @@ def _life(scenario: Scenario, mean: float, *path: int) -> float:
 
 
 # The streams below FAULTS: (index) the first lifetime of each device, (_LIFE, index,
-# episode) the lifetimes after repairs, (_REPAIR, index, episode) the repairs.
-_LIFE, _REPAIR = 0, 1
+# episode) the lifetimes after repairs, (_REPAIR, index, episode) the repairs, (_SESSION,
+# index, 0) how long it stays, (_JOIN, index, 0) whether and when it joins late.
+_LIFE, _REPAIR, _SESSION, _JOIN = 0, 1, 2, 3
+
+
+def session_times(scenario: Scenario, n: int) -> np.ndarray:
+    """How long each device stays before it leaves for good (inf: it never leaves)."""
+    mean = scenario.faults.session_s
+    if mean <= 0:
+        return np.full(n, math.inf)
+    return np.array(
+        [
+            generator(scenario.run.seed, Stream.FAULTS, _SESSION, i, 0).exponential(mean)
+            for i in range(n)
+        ]
+    )
+
+
+def join_times(scenario: Scenario, n: int) -> dict[int, float]:
+    """The devices that are not there at round 0, and the simulated second each joins:
+    each is one with probability `faults.joining`, at a uniform moment of the run."""
+    share = scenario.faults.joining
+    if share <= 0:
+        return {}
+    span = scenario.max_rounds * scenario.gossip.period
+    out = {}
+    for i in range(n):
+        rng = generator(scenario.run.seed, Stream.FAULTS, _JOIN, i, 0)
+        late, at = rng.random() < share, rng.uniform(0.0, span)
+        if late:
+            out[i] = float(at)
+    return out
 
 
 def lifetime(scenario: Scenario, kind: str, index: int, episode: int) -> float:
@@ -70,15 +123,25 @@ def repair_time(scenario: Scenario, index: int, episode: int) -> float:
     return float(rng.exponential(scenario.faults.repair_s))
 
 
-def partial(episodes: Sequence[Sequence[float]], end: float, alive: int) -> dict[str, Any]:
+def partial(
+    episodes: Sequence[Sequence[float]],
+    end: float,
+    alive: int,
+    *,
+    departures: int = 0,
+    arrivals: int = 0,
+) -> dict[str, Any]:
     """This process's failures by `end`: how many, how many came back, the device-seconds
-    they cost, and its honest devices up at the end (whatever else crashed them)."""
+    they cost, and its honest devices up at the end (whatever else crashed them); with
+    churn, the devices that left for good and those that joined late."""
     down = sum(min(back, end) - failed for _, failed, back in episodes if failed <= end)
     return {
         "failures": sum(1 for _, failed, _ in episodes if failed <= end),
         "recoveries": sum(1 for _, _, back in episodes if back <= end),
         "down_s": float(down),
         "alive": alive,
+        "departures": departures,
+        "arrivals": arrivals,
     }
 
 
@@ -89,7 +152,8 @@ def results(
     faults = scenario.faults
     n = len(kinds)
     shape = faults.weibull_shape if faults.process == "weibull" else 1.0
-    mtbfs = [_mtbf(scenario, kind) for kind in kinds]
+    failing = faults.process != "none"  # churn alone: devices come and go, none fails
+    mtbfs = [_mtbf(scenario, kind) if failing else math.inf for kind in kinds]
     down = sum(p["down_s"] for p in parts)
     repair = faults.repair_s
     system_mtbf = laws.first_failure_mean(mtbfs, shape)
@@ -120,4 +184,17 @@ def results(
         "daly_interval": laws.daly_interval(cost, system_mtbf) if system_mtbf else None,
         "availability": 1.0 - down / (n * end) if n and end > 0 else 1.0,
         "simulated_s": end,
+    } | _churn(scenario, parts)
+
+
+def _churn(scenario: Scenario, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Departures for good and late arrivals, when the scenario has them."""
+    faults = scenario.faults
+    if faults.session_s <= 0 and faults.joining <= 0:
+        return {}
+    return {
+        "session_s": faults.session_s,
+        "departures": sum(p["departures"] for p in parts),
+        "joining": faults.joining,
+        "arrivals": sum(p["arrivals"] for p in parts),
     }

@@ -176,15 +176,32 @@ class Fleet:
         self._fail_at = {
             i: float(times[i]) for i in self.local if i in honest and math.isfinite(times[i])
         }
+        # Churn: devices that join late (not started until then) and that leave for good.
+        honest_n = self.roster.honest
+        joins = faults.join_times(scenario, honest_n)
+        self._join_at = {i: t for i, t in joins.items() if i in self.local}
+        sessions = faults.session_times(scenario, honest_n)
+        self._leave_at = {
+            i: float(sessions[i]) + self._join_at.get(i, 0.0)
+            for i in self.local
+            if i < honest_n and math.isfinite(sessions[i])
+        }
+        for i, at in self._join_at.items():  # a device's life starts when it joins
+            if i in self._fail_at:
+                self._fail_at[i] += at
+        self._departures = 0
+        self._arrivals = 0
         self._slots: dict[int, int] = {}  # agent index -> its place in self.agents
         self._repair_at: dict[int, float] = {}  # failed devices that will come back, and when
         self._episodes: list[list[float]] = []  # [index, failed at, back at (inf: not yet)]
         self._uplinks = {k: p.uplink_bps for k, p in scenario.profiles().items()}
-        if scenario.faults.repair_s > 0 and broker_url is not None:
-            raise ScenarioError(
-                f"faults.repair_s = {scenario.faults.repair_s:g}: repaired devices rejoin on "
-                "the embedded broker only, for now (leave --broker out, or set 0)"
-            )
+        late = {"repair_s": scenario.faults.repair_s, "joining": scenario.faults.joining}
+        for name, value in late.items():
+            if value > 0 and broker_url is not None:
+                raise ScenarioError(
+                    f"faults.{name} = {value:g}: devices that come back or join late do so "
+                    "on the embedded broker only, for now (leave --broker out, or set 0)"
+                )
         self.wall_time = 0.0
         self.sim_time = 0.0
         self._published = 0
@@ -195,7 +212,9 @@ class Fleet:
         self.controller = Controller(self)
         # Failure detectors the devices run among themselves ([faults] detection).
         self.detectors = (
-            Detectors(scenario, self.roster.honest) if scenario.faults.detection != "none" else None
+            Detectors(scenario, self.roster.honest, joins)
+            if scenario.faults.detection != "none"
+            else None
         )
         self.fanout = scenario.gossip.fanout
         self._scenario_info: dict[str, Any] | None = None
@@ -277,9 +296,10 @@ class Fleet:
             agent = GossipAgent(
                 world, i, link, core, kind=placement.kinds[i], region=region, x=x, y=y
             )
-            self._detect(agent)
             self.agents.append(agent)
-            agent.start()
+            if i not in self._join_at:  # a late joiner starts when it joins (_respawn)
+                self._detect(agent)
+                agent.start()
         self._slots = {a.index: n for n, a in enumerate(self.agents)}  # index -> slot
         await self.broker.start()
         if self.on_start is not None:
@@ -459,7 +479,7 @@ class Fleet:
             elif agent.state is AgentState.CRASHED:
                 entry["crashed"] += 1
         self._energy_status(classes)
-        if self.scenario.faults.process != "none":  # failures and repairs so far, per class
+        if faults.active(self.scenario):  # failures and repairs so far, per class
             for entry in classes.values():
                 entry |= {"failures": 0, "recoveries": 0}
             for index, _, back in self._episodes:
@@ -596,10 +616,16 @@ class Fleet:
     def _fail(self, round: int) -> None:
         """Crash the devices whose failure time has come and bring back the repaired ones,
         before the round's row."""
-        if not self._repair_at and not self._fail_at:
+        if not (self._repair_at or self._fail_at or self._join_at or self._leave_at):
             return
         scenario = self.scenario
         now = round * self.world.rounds.period
+        for index, at in sorted(self._join_at.items()):
+            if at <= now:  # a new device: its agent was never started
+                del self._join_at[index]
+                self.agents[self._slots[index]].stop()
+                self._respawn(index)
+                self._arrivals += 1
         for index, at in sorted(self._repair_at.items()):
             if at <= now:
                 del self._repair_at[index]
@@ -621,6 +647,15 @@ class Fleet:
                     if scenario.faults.repair_s > 0:
                         draw = faults.repair_time(scenario, index, len(self._episodes))
                         self._repair_at[index] = max(at + draw, now)
+        for index, at in sorted(self._leave_at.items()):
+            if at <= now:  # for good: no failure or repair of it any more
+                del self._leave_at[index]
+                self._fail_at.pop(index, None)
+                self._repair_at.pop(index, None)
+                agent = self.agents[self._slots[index]]
+                if agent.alive:
+                    agent.crash(faults.LEFT)
+                self._departures += 1
 
     def _play_script(self, round: int) -> None:
         """Apply the scripted faults whose time has come, as controls from "script"."""
@@ -703,11 +738,20 @@ class Fleet:
 
     def partial_results(self) -> Partial:
         part = self.workload.partial_results()
-        if self.scenario.faults.process != "none":
+        if faults.active(self.scenario):
             end = max(0, self.world.rounds.round) * self.world.rounds.period
-            # After the run every agent is stopped: "alive" here means "not crashed".
-            alive = sum(a.state is not AgentState.CRASHED for a in self.honest_agents())
-            part["reliability"] = faults.partial(self._episodes, end, alive)
+            # After the run every agent is stopped: "alive" means "not crashed", and there.
+            alive = sum(
+                a.state is not AgentState.CRASHED and a.index not in self._join_at
+                for a in self.honest_agents()
+            )
+            part["reliability"] = faults.partial(
+                self._episodes,
+                end,
+                alive,
+                departures=self._departures,
+                arrivals=self._arrivals,
+            )
         if self.detectors is not None:
             part["detection"] = self.detectors.partial()
         if self.roster.count:

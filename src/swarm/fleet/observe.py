@@ -45,7 +45,7 @@ def merge_rows(scenario: Scenario, parts: Sequence[Part]) -> tuple[Row, bool]:
 def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -> Results:
     """The summary's `results` from every process's partial results and the merged rows."""
     out = workloads.load(scenario.fleet.workload).results(scenario, parts, rows)
-    if scenario.faults.process != "none":
+    if faults.active(scenario):
         end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
         kinds = place_agents(scenario).kinds[: scenario.fleet.count]
         found = faults.results(

@@ -239,6 +239,19 @@ class FaultsSection:
         min=0.0,
         max=1e12,
     )
+    session_s: float = rule(
+        0.0,
+        "mean simulated seconds a device stays before it leaves for good (exponential); 0 = never",
+        min=0.0,
+        max=1e12,
+    )
+    joining: float = rule(
+        0.0,
+        "share of the devices that are not there at round 0 and join, fresh, at a uniform "
+        "moment of the run",
+        min=0.0,
+        max=1.0,
+    )
     stragglers: float = rule(
         0.0,
         "share of the devices that compute slower than their class (stragglers)",

@@ -274,9 +274,9 @@ class Swim:
                 self._suspect(member, incarnation)
             elif kind == ALIVE:
                 entry = self.members.get(member)
-                if entry is None and incarnation > self._gone.get(member, incarnation):
-                    # a member declared failed is back, newer than when it was declared
-                    del self._gone[member]
+                if entry is None and incarnation > self._gone.get(member, -1):
+                    # a new member, or one declared failed that is back, newer than then
+                    self._gone.pop(member, None)
                     self.members[member] = _Member(ALIVE, incarnation)
                     self._ids = None
                     self._spread(ALIVE, member, incarnation)
