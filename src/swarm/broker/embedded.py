@@ -45,7 +45,7 @@ class EmbeddedLink(ClientLink):
     def _unsubscribed(self, topic_filter: str) -> None:
         self._broker._index.remove(topic_filter, self)
 
-    def _disconnect(self) -> None:
+    def _disconnect(self, will: bool) -> None:
         for topic_filter in self._filters:
             self._broker._index.remove(topic_filter, self)
 

@@ -66,7 +66,9 @@ class Link(Protocol):
 
     def __aiter__(self) -> AsyncIterator[Message]: ...
 
-    def close(self) -> None: ...
+    def close(self, *, will: bool = False) -> None:
+        """Disconnect; with `will`, as a crashed client would: the broker publishes the
+        client's last will, if it has one (a real broker; elsewhere a plain close)."""
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -200,15 +202,16 @@ class ClientLink:
             return True
         return self.inbox.put(Message(topic, payload))
 
-    def close(self) -> None:
-        """Disconnect: no more delivery, and anyone waiting on the inbox wakes up."""
+    def close(self, *, will: bool = False) -> None:
+        """Disconnect: no more delivery, and anyone waiting on the inbox wakes up. With
+        `will` the broker is told to publish the client's last will (a crash)."""
         if self.closed:
             return
         self.closed = True
-        self._disconnect()
+        self._disconnect(will)
         self._filters.clear()
         self._handler = None
         self.inbox.close()
 
-    def _disconnect(self) -> None:
+    def _disconnect(self, will: bool) -> None:
         """Leave the broker (subclasses)."""

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from swarm import topics
 from swarm.broker.link import DEFAULT_INBOX_CAPACITY, ClientLink
@@ -67,6 +69,7 @@ def _counting_queue(counters: MessageCounters, link: MqttLink) -> type[asyncio.Q
 _SUBSCRIBE = object()
 _UNSUBSCRIBE = object()
 _DISCONNECT = object()
+_DISCONNECT_WILL = object()  # DISCONNECT with reason 0x04: "publish my will" (MQTT 5)
 _RETAINED = object()
 RECONNECT_FIRST_DELAY = 0.1  # seconds; doubles per failed attempt
 RECONNECT_MAX_DELAY = 5.0
@@ -113,12 +116,15 @@ class MqttLink(ClientLink):
         public: Callable[[str], bool] | None = None,
         foreign: MessageCounters | None = None,
         foreign_topics: dict[str, int] | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         """With `key`, what this link publishes is sealed and what it reads must open
         (see `swarm.seal`), except on `public` topics (operators' controls); foreign
-        messages are counted in `foreign` (default: `counters`)."""
+        messages are counted in `foreign` (default: `counters`). `sealer` continues the
+        counter of an earlier client of this id (a device back from a failure), so that
+        its messages are not taken for replays."""
         super().__init__(client_id, capacity)
-        self.sealer = None if key is None else Sealer(key, client_id)
+        self.sealer = sealer if key is None or sealer is not None else Sealer(key, client_id)
         self.opener = None if key is None else Opener(key)
         self.public = public
         self.foreign = foreign or counters
@@ -171,12 +177,19 @@ class MqttLink(ClientLink):
         if self._task is not None:
             self._outgoing.put_nowait((_UNSUBSCRIBE, topic_filter, b""))
 
-    def _disconnect(self) -> None:
-        """Queued outgoing messages are dropped and counted; then a clean DISCONNECT."""
+    def _disconnect(self, will: bool) -> None:
+        """Queued outgoing messages are dropped and counted; then a clean DISCONNECT, or
+        with `will` one that asks the broker to publish the client's last will."""
         self.counters.dropped += sum(1 for kind, _, _ in self._drain_outgoing() if kind is None)
         if self._task is not None and not self._task.done():
             # The writer leaves the client's context: a clean DISCONNECT, no last will.
-            self._outgoing.put_nowait((_DISCONNECT, "", b""))
+            if will and self.will is not None:
+                # the broker publishes the will for us: a message of the fleet's
+                self.counters.sent += 1
+                self.counters.bytes += len(self.will[1])
+                self._outgoing.put_nowait((_DISCONNECT_WILL, "", b""))
+            else:
+                self._outgoing.put_nowait((_DISCONNECT, "", b""))
 
     # -- connection ----------------------------------------------------------------------------
     @property
@@ -299,6 +312,14 @@ class MqttLink(ClientLink):
             try:
                 if kind is _DISCONNECT:
                     return
+                if kind is _DISCONNECT_WILL:
+                    # MQTT 5 reason code 0x04, "Disconnect with Will Message": the broker
+                    # publishes the will as for a lost client. aiomqtt has no call for it,
+                    # so its paho client sends the DISCONNECT; leaving the context after
+                    # that sends nothing more.
+                    reason = ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message")
+                    client._client.disconnect(reasoncode=reason)
+                    return
                 if kind is None:
                     try:
                         await client.publish(topic, payload, qos=self.qos)
@@ -384,6 +405,7 @@ class MqttTransport:
         # one broker from taking over each other's connections.
         self.client_prefix = client_prefix
         self.links: list[MqttLink] = []
+        self._sealers: dict[str, Sealer] = {}  # by client id, across its reconnections
 
     def connect(
         self,
@@ -399,9 +421,13 @@ class MqttTransport:
         the broker if this client vanishes without a clean disconnect.
         """
         qos = 1 if endpoint is not None and endpoint.reliable else 0
+        full = self.client_prefix + client_id
+        sealer = None
+        if self.key is not None:  # one counter per client id, whatever its connections
+            sealer = self._sealers.setdefault(full, Sealer(self.key, full))
         link = MqttLink(
             self.url,
-            self.client_prefix + client_id,
+            full,
             self.counters,
             capacity=capacity,
             qos=qos,
@@ -409,6 +435,7 @@ class MqttTransport:
             key=self.key,
             public=self.public,
             foreign_topics=self.foreign_by_topic,
+            sealer=sealer,
         )
         self.links.append(link)
         return link
@@ -440,7 +467,8 @@ class MqttTransport:
                 await link.open(timeout)
 
         results = await asyncio.gather(
-            *(open_one(link) for link in self.links if link._task is None), return_exceptions=True
+            *(open_one(link) for link in self.links if link._task is None and not link.closed),
+            return_exceptions=True,
         )
         for result in results:
             if isinstance(result, BaseException):

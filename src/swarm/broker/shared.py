@@ -56,7 +56,7 @@ class SharedLink(ClientLink):
     def _unsubscribed(self, topic_filter: str) -> None:
         self._transport._local.remove(topic_filter, self)
 
-    def _disconnect(self) -> None:
+    def _disconnect(self, will: bool) -> None:
         for topic_filter in self._filters:
             self._transport._local.remove(topic_filter, self)
 

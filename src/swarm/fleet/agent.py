@@ -148,15 +148,17 @@ class Agent:
     def _end(self, state: AgentState) -> None:
         # Effective at once: a crashed agent must not act later in the same round.
         self.state = state
-        self._release()
+        self._release(will=state is AgentState.CRASHED)
         task = self.task
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
 
-    def _release(self) -> None:
+    def _release(self, *, will: bool = False) -> None:
+        """Teardown and close; a crash closes as a vanished client, so that on a real
+        broker the agent's last will fires."""
         if not self.link.closed:
             self.teardown()
-            self.link.close()
+            self.link.close(will=will)
 
     @property
     def alive(self) -> bool:

@@ -119,6 +119,7 @@ class Fleet:
                     )
         self.broker_url = broker_url
         self.key = None if broker_url is None else key or seal.new_key()
+        self._will_sealers: dict[str, seal.Sealer] = {}
         self.on_round = on_round
         self.recorder = Recorder(metrics_sink, events_sink)
         self.roster = Roster.of(scenario)
@@ -191,17 +192,11 @@ class Fleet:
                 self._fail_at[i] += at
         self._departures = 0
         self._arrivals = 0
+        self._rejoining: set[asyncio.Task[None]] = set()  # real broker: clients connecting
         self._slots: dict[int, int] = {}  # agent index -> its place in self.agents
         self._repair_at: dict[int, float] = {}  # failed devices that will come back, and when
         self._episodes: list[list[float]] = []  # [index, failed at, back at (inf: not yet)]
         self._uplinks = {k: p.uplink_bps for k, p in scenario.profiles().items()}
-        late = {"repair_s": scenario.faults.repair_s, "joining": scenario.faults.joining}
-        for name, value in late.items():
-            if value > 0 and broker_url is not None:
-                raise ScenarioError(
-                    f"faults.{name} = {value:g}: devices that come back or join late do so "
-                    "on the embedded broker only, for now (leave --broker out, or set 0)"
-                )
         self.wall_time = 0.0
         self.sim_time = 0.0
         self._published = 0
@@ -249,8 +244,12 @@ class Fleet:
 
     def _will(self, name: str, topic: str, payload: bytes) -> tuple[str, bytes]:
         """A last will, sealed like the fleet's other messages (the broker sends it as is)."""
-        if self.key is not None:
-            payload = seal.Sealer(self.key, f"{name}.will").seal(topic, payload)
+        if self.key is not None:  # one sealer per will: a device back from a failure
+            # leaves a new will whose counter must be above its earlier one's
+            sealer = self._will_sealers.get(name)
+            if sealer is None:
+                sealer = self._will_sealers[name] = seal.Sealer(self.key, f"{name}.will")
+            payload = sealer.seal(topic, payload)
         return topic, payload
 
     # -- running ---------------------------------------------------------------------------
@@ -284,20 +283,14 @@ class Fleet:
         for i, core in sorted({**self.cores, **self.sybil_cores}.items()):
             x, y = float(placement.positions[i, 0]), float(placement.positions[i, 1])
             region = int(placement.regions[i])
-            endpoint = self._endpoint(i)
-            if world.client_prefix is None:
-                link = self.broker.connect(world.ids[i], endpoint)
-            else:
-                will = self.agent_will(i)
-                # the broker publishes it if the agent vanishes; the recorder sees it opened
-                self.recorder.allow(seal.unwrap(will[1]))
-                link = self.broker.connect(world.ids[i], endpoint, will=will)
-                link.on_reconnect = lambda agent_id=world.ids[i]: self._rejoined(agent_id)
+            link = self._connect(i)
             agent = GossipAgent(
                 world, i, link, core, kind=placement.kinds[i], region=region, x=x, y=y
             )
             self.agents.append(agent)
-            if i not in self._join_at:  # a late joiner starts when it joins (_respawn)
+            if i in self._join_at:  # a late joiner connects and starts when it joins
+                link.close()
+            else:
                 self._detect(agent)
                 agent.start()
         self._slots = {a.index: n for n, a in enumerate(self.agents)}  # index -> slot
@@ -314,6 +307,8 @@ class Fleet:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
+            for task in self._rejoining:
+                task.cancel()
             rounds.stop()
             self.sim_time = loop.time() - rounds.start
             self._publish_events(rounds.round)
@@ -354,7 +349,7 @@ class Fleet:
         core = self.workload.respawn(index)
         self.cores[index] = core
         world, placement = self.world, self.placement
-        link = self.broker.connect(world.ids[index], self._endpoint(index))
+        link = self._connect(index)
         agent = GossipAgent(
             world,
             index,
@@ -368,6 +363,34 @@ class Fleet:
         self._detect(agent)
         self.agents[self._slots[index]] = agent
         agent.start()
+        if world.client_prefix is not None:  # a new MQTT client of its own: connect it
+            task = asyncio.get_running_loop().create_task(self._reconnect(agent))
+            self._rejoining.add(task)
+            task.add_done_callback(self._rejoining.discard)
+
+    def _connect(self, index: int) -> Any:
+        """Agent `index`'s link; in per-agent mode on a real broker, with its last will."""
+        world = self.world
+        endpoint = self._endpoint(index)
+        if world.client_prefix is None:
+            return self.broker.connect(world.ids[index], endpoint)
+        will = self.agent_will(index)
+        # the broker publishes it if the agent vanishes; the recorder sees it opened
+        self.recorder.allow(seal.unwrap(will[1]))
+        link = self.broker.connect(world.ids[index], endpoint, will=will)
+        link.on_reconnect = lambda agent_id=world.ids[index]: self._rejoined(agent_id)
+        return link
+
+    async def _reconnect(self, agent: GossipAgent) -> None:
+        """Open a repaired or new device's MQTT client (what it sends meanwhile waits in
+        its queue); say it is back, or crash it with the broker's answer."""
+        try:
+            link: Any = agent.link  # an MqttLink: it connects when opened
+            await link.open(timeout=self.scenario.broker.grace)
+        except Exception as exc:  # the broker refused or is gone: the device stays down
+            agent.crash(f"could not reconnect: {exc}")
+            return
+        self._rejoined(agent.id)
 
     def _detect(self, agent: GossipAgent) -> None:
         """Give an honest agent its failure detector, if the run has them."""
