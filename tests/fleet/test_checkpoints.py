@@ -99,7 +99,7 @@ def test_accounted_time_adds_up_to_the_time_the_devices_were_up(
         ("checkpoint.interval=-5", "checkpoint.interval = -5"),
         ("checkpoint.interval=1", "checkpoint.interval = 1: not longer than checkpoint.cost"),
         ("checkpoint.every=3", "checkpoint.every"),
-        ("learn.strategy=fedavg", "checkpoints are taken by a synchronous job"),
+        ("fleet.workload=gossip", "checkpoints save learning models"),
     ],
 )
 def test_bad_checkpoint_settings_are_one_line_and_exit_2(
@@ -128,3 +128,56 @@ def test_the_live_status_counts_failures_repairs_and_goodput() -> None:
     assert 0.0 < statuses[-1]["goodput"] <= 1.0
     plain = Fleet(load("cloud-titan", **JOB))
     assert "failures" not in plain.status()["classes"]["gpu"]
+
+
+# -- devices' own checkpoints: gossip, FedAvg and async learners ------------------------------
+CHURNING = {
+    "run.name": "ck",
+    "run.rounds": 80,
+    "run.stop_when_done": False,
+    "fleet.count": 30,
+    "fleet.mix": {"gpu": 1.0},
+    "fleet.workload": "learn",
+    "learn.dataset": "digits",
+    "faults.process": "exponential",
+    "faults.mtbf_scale": 1.5e-7,  # a GPU fails every 27 s, and is back after 3
+    "faults.repair_s": 3.0,
+    "checkpoint.cost": 0.2,
+    "checkpoint.restore": 0.5,
+}
+
+
+@pytest.mark.parametrize("strategy", ["gossip", "fedavg", "async"])
+def test_a_repaired_learner_resumes_from_its_own_checkpoint(strategy: str) -> None:
+    from swarm import clock
+    from swarm.fleet import Fleet
+
+    keys = {**CHURNING, "learn.strategy": strategy, "checkpoint.interval": 5.0}
+    fleet = Fleet(load("fleet", **keys))
+    restored: list[tuple[int, bool]] = []
+    respawn = fleet.workload.respawn
+
+    def checked(index: int):
+        disk = fleet.workload.disk
+        saved = disk.store.get(index)
+        core = respawn(index)
+        if saved is not None:  # the new core starts from exactly what was saved
+            restored.append((index, bool((core.learner.get_params() == saved[1]).all())))
+        return core
+
+    fleet.workload.respawn = checked
+    found = clock.run(fleet.run(), virtual=True)["results"]["reliability"]
+    assert found["restores"] == len(restored) > 0 and all(ok for _, ok in restored)
+    assert found["restores"] <= found["recoveries"]
+    assert found["checkpoint_s"] == pytest.approx(0.2 * found["checkpoints"] + 0.5 * len(restored))
+    assert found["checkpoint_interval"] == 5.0
+
+
+def test_gossip_learners_that_checkpoint_lose_less_to_failures() -> None:
+    plain = run_scenario(load("fleet", **{**CHURNING, "learn.strategy": "gossip"}))["results"]
+    saved = run_scenario(
+        load("fleet", **{**CHURNING, "learn.strategy": "gossip", "checkpoint.interval": 5.0})
+    )["results"]
+    assert plain["reliability"]["failures"] == saved["reliability"]["failures"] > 30
+    assert saved["accuracy"] > plain["accuracy"] + 0.02
+    assert "checkpoints" not in plain["reliability"]

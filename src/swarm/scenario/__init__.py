@@ -286,8 +286,8 @@ class FaultsSection:
 class CheckpointSection:
     interval: float = rule(
         0.0,
-        "simulated seconds between a synchronous job's checkpoints (0 = none: a ring that "
-        "loses a member keeps the survivors' model)",
+        "simulated seconds between checkpoints: a synchronous job's (all-reduce), or each "
+        "learning device's own, which it resumes from after a repair (0 = none)",
         min=0.0,
         max=1e12,
     )

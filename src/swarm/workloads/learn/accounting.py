@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = ["Checkpointing", "DeviceTime"]
 
 
@@ -22,6 +24,46 @@ class Checkpointing:
     interval: float  # between checkpoints, counted from the last one
     cost: float  # a checkpoint: the job makes no progress meanwhile
     restore: float  # loading the last checkpoint after a rollback
+
+
+class DeviceCheckpoints:
+    """Each device's own checkpoint: gossip, FedAvg and async learners save their model
+    every `interval` simulated seconds, and a device back from a failure resumes from
+    its last one (losing only what it learned since) instead of from scratch.
+
+    The store outlives the cores, as a disk outlives a crash. Writing one takes `cost`
+    seconds and reading it back `restore`, during which the device's sends wait, at its
+    compute power.
+    """
+
+    __slots__ = ("policy", "restored", "saved", "seconds", "store")
+
+    def __init__(self, policy: Checkpointing) -> None:
+        self.policy = policy
+        self.store: dict[int, tuple[float, np.ndarray]] = {}  # index -> (when, params)
+        self.saved = 0
+        self.restored = 0
+        self.seconds = 0.0  # writing and reading, over every device
+
+    def due(self, index: int, now: float) -> bool:
+        last = self.store.get(index)
+        return now - (last[0] if last is not None else 0.0) >= self.policy.interval
+
+    def save(self, index: int, now: float, params: np.ndarray) -> float:
+        """Keep a copy; the seconds it takes."""
+        self.store[index] = (now, params.copy())
+        self.saved += 1
+        self.seconds += self.policy.cost
+        return self.policy.cost
+
+    def load(self, index: int) -> np.ndarray | None:
+        """The last saved model (a copy), or None when the device never saved one."""
+        entry = self.store.get(index)
+        if entry is None:
+            return None
+        self.restored += 1
+        self.seconds += self.policy.restore
+        return entry[1].copy()
 
 
 WORK, CHECKPOINT, IDLE = "work", "checkpoint", "idle"

@@ -72,7 +72,7 @@ class AsyncCore(LearningCore):
         return self.index == self.server
 
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
-        self.idle_round()
+        self.start_round(round)
         if self.depleted:
             return []
         if self.is_server:

@@ -23,6 +23,7 @@ from swarm.devices.profiles import DeviceProfile
 from swarm.protocols.gossip.core import ProtocolViolation, Send
 from swarm.protocols.gossip.topology import Topology
 from swarm.workloads.learn import SPEC
+from swarm.workloads.learn.accounting import DeviceCheckpoints
 from swarm.workloads.learn.compression import (
     Compressor,
     UpdateRejected,
@@ -74,8 +75,10 @@ class LearningCore:
         profile: DeviceProfile | None = None,
         period: float = 1.0,
         pool: TrainingPool | None = None,
+        disk: DeviceCheckpoints | None = None,
     ) -> None:
         self.index = index
+        self.disk = disk  # where it saves its model every checkpoint.interval, if anywhere
         # Where local training is queued to run with other agents' (see `prepare`).
         self.pool = pool
         # The device this learner runs on: training takes flop / its FLOP/s of simulated
@@ -108,6 +111,20 @@ class LearningCore:
     def idle_round(self) -> None:
         if self.meter is not None:
             self.meter.idle(self.period)
+
+    def start_round(self, round: int) -> None:
+        """The round's idle power, and the device's checkpoint when one is due (its sends
+        wait for it, at compute power)."""
+        self.idle_round()
+        disk = self.disk
+        if disk is None or self.depleted:
+            return
+        now = round * self.period
+        if disk.due(self.index, now):
+            seconds = disk.save(self.index, now, self.learner.get_params())
+            self.pending_delay += seconds
+            if self.meter is not None:
+                self.meter.compute(seconds)
 
     def train(self, rng: np.random.Generator, *, defer: bool = False) -> None:
         """Local training on the shard; with `defer`, queued in the pool until its flush
@@ -183,7 +200,7 @@ class GossipLearningCore(LearningCore):
         """The round's local work: idle time, then training, queued in the pool so that
         the whole fleet's training runs as one batch before the first agent sends."""
         self._prepared = True
-        self.idle_round()
+        self.start_round(round)
         self._asleep = self.depleted
         if not self._asleep:
             self.train(rng, defer=True)
@@ -322,7 +339,7 @@ class FedAvgCore(LearningCore):
             self._round, self._waiting, self._entries = -1, set(), []
 
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
-        self.idle_round()
+        self.start_round(round)
         if self.depleted:
             return []
         if not self.is_aggregator:

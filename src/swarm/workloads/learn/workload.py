@@ -24,7 +24,7 @@ from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
 from swarm.workloads.learn import datasets
-from swarm.workloads.learn.accounting import Checkpointing, boundary_after
+from swarm.workloads.learn.accounting import Checkpointing, DeviceCheckpoints, boundary_after
 from swarm.workloads.learn.allreduce import AllReduceCore
 from swarm.workloads.learn.asyncps import AsyncCore
 from swarm.workloads.learn.compression import expected_factor
@@ -63,6 +63,8 @@ class Learning:
     fresh: Callable[[int], LearningCore] | None = None  # a new core for a repaired device
     # Where the device time of cores replaced by repaired ones went (all-reduce only).
     retired: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIME_KEYS, 0.0))
+    # Gossip, FedAvg and async devices' own checkpoints ([checkpoint] interval > 0).
+    disk: DeviceCheckpoints | None = None
 
     _baseline: float | None = None  # the live status's centralized baseline, once
     _readout: Readout | None = None  # scores the learners on the test set, with a memory
@@ -114,9 +116,12 @@ class Learning:
             }
         elif learn.strategy == "async":
             common |= {"server": 0, "clients": list(range(1, n)), "weighting": learn.staleness}
-        else:
-            ckpt = scenario.checkpoint
-            policy = Checkpointing(ckpt.interval, ckpt.cost, ckpt.restore)
+        ckpt = scenario.checkpoint
+        policy = Checkpointing(ckpt.interval, ckpt.cost, ckpt.restore)
+        disk = None
+        if learn.strategy != "allreduce" and ckpt.interval > 0:
+            disk = common["disk"] = DeviceCheckpoints(policy)
+        if learn.strategy == "allreduce":
             common |= {
                 "ring": list(range(n)),
                 "now": ctx.now,
@@ -155,7 +160,7 @@ class Learning:
             if i < n:
                 cores[i] = fresh(i)
         sybils = build_sybils(scenario, dataset, topology, local, roster, new_learner, shards)
-        return cls(scenario, dataset, cores, sybils, pool, fresh=fresh)
+        return cls(scenario, dataset, cores, sybils, pool, fresh=fresh, disk=disk)
 
     def step(self, round: int) -> None:
         """Learning happens in the cores; nothing else moves."""
@@ -225,7 +230,8 @@ class Learning:
         return False
 
     def respawn(self, index: int) -> LearningCore:
-        """Back with its initial model and its shard: what it learned is lost."""
+        """Back with its initial model and its shard: what it learned is lost, unless it
+        saved a checkpoint (gossip, FedAvg, async), which it resumes from."""
         assert self.fresh is not None
         old = self.cores.get(index)
         if isinstance(old, AllReduceCore):  # its time ended where it died
@@ -234,6 +240,14 @@ class Learning:
             for key in TIME_KEYS:
                 self.retired[key] += account[key]
         self.cores[index] = core = self.fresh(index)
+        disk = self.disk
+        saved = None if disk is None else disk.load(index)
+        if disk is not None and saved is not None:
+            # back from its last checkpoint: only what it learned since is lost
+            core.learner.set_params(saved)
+            core.pending_delay += disk.policy.restore
+            if core.meter is not None:
+                core.meter.compute(disk.policy.restore)
         if isinstance(core, AllReduceCore):
             # Back from this boundary; its first tick comes with the next round.
             core.last_tick = core.clock()
@@ -330,6 +344,9 @@ class Learning:
             part["checkpoints"] = max(c.checkpoints for c in rings)
             part["rollbacks"] = max(c.epoch for c in rings)  # one trajectory per rollback
             part["transfers"] = sum(c.transfers for c in rings)
+        if self.disk is not None:
+            disk = self.disk
+            part["device_checkpoints"] = [disk.saved, disk.restored, disk.seconds]
         part["late_updates"] = sum(
             c.unasked for c in self.cores.values() if isinstance(c, FedAvgCore)
         )
@@ -497,6 +514,15 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
             "transfers": sum(p.get("transfers", 0) for p in parts),
         }
         out["reliability"] = _device_time(scenario, parts)
+    elif scenario.checkpoint.interval > 0:
+        # each device's own checkpoints: merged into `reliability` beside the failures
+        saved = [p.get("device_checkpoints", [0, 0, 0.0]) for p in parts]
+        out["reliability"] = {
+            "checkpoint_interval": scenario.checkpoint.interval,
+            "checkpoints": sum(c[0] for c in saved),  # saved, over every device
+            "restores": sum(c[1] for c in saved),  # devices back from a failure that resumed
+            "checkpoint_s": math.fsum(c[2] for c in saved),  # writing and reading them
+        }
     if learn.strategy == "fedavg":
         out["aggregations"] = sum(p["aggregations"] for p in parts)
         # updates that came after their round was applied, or from a client not asked
