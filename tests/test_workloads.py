@@ -392,3 +392,29 @@ def test_backup_workers_ask_more_and_aggregate_the_first_arrivals() -> None:
     assert plain["late_updates"] == 0
     assert backed["late_updates"] == 3 * backed["aggregations"] == 60
     assert backed["global_accuracy"] > 0.85
+
+
+def test_killing_the_async_server_elects_the_next_and_learning_goes_on() -> None:
+    """Before, clients waited for a dead server forever and accuracy froze where it died."""
+    keys = {
+        "run.rounds": 60,
+        "run.stop_when_done": False,
+        "fleet.count": 20,
+        "fleet.mix": {"gpu": 1.0},
+        "fleet.workload": "learn",
+        "learn.strategy": "async",
+        "learn.dataset": "digits",
+    }
+
+    def on_round(row: dict) -> None:
+        if row["round"] == 10:
+            at_death.append(row["accuracy"])
+            fleet.agents[0].crash("test")
+
+    at_death: list[float] = []
+    fleet = Fleet(load("fleet", **keys), on_round=on_round)
+    results = clock.run(fleet.run(), virtual=True)["results"]
+    assert results["elections"] == 1
+    assert all(c.server == 1 for i, c in fleet.workload.cores.items() if i != 0)
+    assert fleet.workload.cores[1].version > 0  # the new server applied updates
+    assert results["global_accuracy"] > at_death[0] + 0.03

@@ -137,3 +137,50 @@ def test_a_model_that_arrives_while_the_client_trains_waits_for_it() -> None:
     trained = client.samples_trained
     assert client.on_message(1, 0, "fit", over_wire("fit", {"round": 1, "model": model}), rng) == []
     assert client.samples_trained == trained and client._base is not None
+
+
+def lockstep(cores: list[AsyncCore], rounds: range, dead: set[int]) -> None:
+    """Like `run`, but the members in `dead` neither act nor hear anything."""
+    rngs = [np.random.default_rng(7 + i) for i in range(len(cores))]
+    for r in rounds:
+        pending = [
+            (c.index, peer, kind, over_wire(kind, body))
+            for c in cores
+            if c.index not in dead
+            for peer, kind, body in c.on_tick(r, rngs[c.index])
+        ]
+        while pending:
+            src, dst, kind, body = pending.pop(0)
+            if dst in dead:
+                continue
+            out = cores[dst].on_message(r, src, kind, body, rngs[dst])
+            pending += [(dst, p, k, over_wire(k, b)) for p, k, b in out]
+
+
+def test_a_dead_server_is_replaced_by_the_next_candidate_and_steps_down_when_back() -> None:
+    from swarm.workloads.learn.strategies import ELECTION_AFTER
+
+    cores = job(4, candidates=[0, 1, 2, 3])
+    lockstep(cores, range(3), dead=set())
+    assert cores[0].version > 0
+    lockstep(cores, range(3, 3 + PROBE_AFTER + ELECTION_AFTER + 3), dead={0})
+    assert all(c.server == 1 for c in cores[1:])  # every client moved to agent 1
+    assert cores[1].is_server and cores[1].version > 0 and cores[1].elections == 1
+    served = cores[1].version
+    back = job(4, candidates=[0, 1, 2, 3])[0]  # agent 0 repaired: fresh, thinks it serves
+    cores[0] = back
+    lockstep(cores, range(20, 30), dead=set())
+    assert not back.is_server and back.server == 1  # told by the clients, it stepped down
+    assert back._trained_round > 20  # and learns as agent 1's client
+    assert cores[1].version > served and back.version == 0
+
+
+def test_a_fit_from_an_earlier_candidate_is_answered_with_the_current_server() -> None:
+    client = job(3, candidates=[0, 1, 2])[2]
+    client.server = 1
+    model = {"mode": "none", "values": np.zeros(client.size, np.float32)}
+    sends = client.on_message(
+        5, 0, "fit", over_wire("fit", {"round": 0, "model": model}), np.random.default_rng(0)
+    )
+    assert sends == [(0, "beat", {"round": 0, "server": 1})]
+    assert client._trained_round == -1  # it did not train from the old server's model

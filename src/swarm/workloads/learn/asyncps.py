@@ -11,6 +11,14 @@ for distributed deep learning", IJCAI). A client trains at most once per round, 
 devices do not flood the server between round boundaries; one whose model never comes
 asks again (a `beat`) after `PROBE_AFTER` rounds.
 
+No single point of failure, by FedAvg's rule: a client still without a model
+`ELECTION_AFTER` rounds after its beat takes the next of `candidates` (the agents in
+index order) as its server, and serves when that is itself, from its own model (its last
+copy of the global one, trained on). A client that hears from a later candidate than its
+server follows it; one that hears a `fit` from an earlier candidate (a server back from
+a repair) answers with a beat naming its own server, and that server steps down to it. A
+dead server so costs PROBE_AFTER + ELECTION_AFTER rounds per dead candidate.
+
 Wire kinds are FedAvg's: `fit` carries the model (its `round` is the model's version),
 `update` the client's update (its `round` is the version it started from).
 """
@@ -25,6 +33,7 @@ import numpy as np
 from swarm.protocols.gossip.core import ProtocolViolation, Send
 from swarm.workloads.learn.compression import Compressor
 from swarm.workloads.learn.strategies import (
+    ELECTION_AFTER,
     MAX_SAMPLES,
     PROBE_AFTER,
     LearningCore,
@@ -45,6 +54,7 @@ class AsyncCore(LearningCore):
         server: int,
         clients: list[int],
         weighting: str = "none",
+        candidates: list[int] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
@@ -52,6 +62,9 @@ class AsyncCore(LearningCore):
             raise ValueError(f"weighting {weighting!r}: one of {', '.join(WEIGHTINGS)}")
         self.server = server
         self.clients = clients
+        self.members = sorted({server, *clients})
+        self.candidates = candidates if candidates is not None else [server]
+        self.elections = 0  # times this member moved on to the next candidate
         self.weighting = weighting
         self.compressor = Compressor(self.compression, self.size, self.topk_ratio)
         self._downlink = Compressor("none", self.size)
@@ -85,9 +98,30 @@ class AsyncCore(LearningCore):
         if self._base is not None:
             return self._train(round, rng)
         self.waited += 1
+        if self.waited >= PROBE_AFTER + ELECTION_AFTER:  # no answer to the beat: elect
+            self._elect()
+            if self.is_server:
+                self._started = True  # our model, to everyone, now
+                return [(c, "fit", self._model()) for c in self.clients]
+            return []
         if self.waited % PROBE_AFTER == 0:  # our update or its answer was lost: ask again
             return [(self.server, "beat", {"round": round})]
         return []
+
+    def _later(self, member: int, than: int) -> bool:
+        """Whether `member` comes after `than` among the candidates."""
+        order = self.candidates
+        return member in order and (than not in order or order.index(member) > order.index(than))
+
+    def _elect(self) -> None:
+        """The server did not answer: the next candidate after it takes over."""
+        order = self.candidates
+        at = order.index(self.server) if self.server in order else -1
+        self.server = order[(at + 1) % len(order)]
+        self.elections += 1
+        self.waited = 0
+        if self.is_server:  # serve everyone else; dead members simply never answer
+            self.clients = [m for m in self.members if m != self.index]
 
     def _model(self) -> dict[str, Any]:
         return {"round": self.version, "model": self._downlink.compress(self.learner.get_params())}
@@ -120,12 +154,34 @@ class AsyncCore(LearningCore):
             return []
         if self.is_server:
             if kind == "beat":
+                theirs = body.get("server")
+                if type(theirs) is int and self._later(theirs, self.index):
+                    # back from a repair to find a later candidate serving: step down
+                    self.server, self.clients, self.waited = theirs, [], 0
+                    return []
                 return [(src, "fit", self._model())] if src in self.clients else []
-            if kind != "update":
+            if kind == "fit" and src in self.candidates and src != self.index:
+                if not self._later(src, self.index):  # an earlier server, back: we serve
+                    return [(src, "beat", {"round": number, "server": self.index})]
+                self.server, self.clients, self.waited = src, [], 0  # a later one serves
+            elif kind != "update":
                 raise ProtocolViolation(f"an async server does not accept {kind!r}")
-            return self._apply(src, number, body)
-        if kind != "fit" or src != self.server:
+            else:
+                return self._apply(src, number, body)
+        if kind == "beat":  # who serves now, from a member we told we served (or its clients)
+            theirs = body.get("server")
+            if type(theirs) is int and self._later(theirs, self.server):
+                self.server = theirs
+            return []
+        if kind != "fit":
             raise ProtocolViolation(f"an async client accepts only its server's fit, not {kind!r}")
+        if src != self.server:
+            if self._later(src, self.server):
+                self.server = src  # another client elected it first
+            elif src in self.candidates:  # an earlier server, back: tell it who serves now
+                return [(src, "beat", {"round": number, "server": self.server})]
+            else:
+                raise ProtocolViolation(f"a fit from {src}, who is no candidate server")
         model = self.unpack(body.get("model"), self.size)
         if model is None:
             return []

@@ -115,7 +115,12 @@ class Learning:
                 "admitted": roster.admitted if roster.count else None,
             }
         elif learn.strategy == "async":
-            common |= {"server": 0, "clients": list(range(1, n)), "weighting": learn.staleness}
+            common |= {
+                "server": 0,
+                "clients": list(range(1, n)),
+                "weighting": learn.staleness,
+                "candidates": list(range(n)),  # who may take over a dead server
+            }
         ckpt = scenario.checkpoint
         policy = Checkpointing(ckpt.interval, ckpt.cost, ckpt.restore)
         disk = None
@@ -353,10 +358,17 @@ class Learning:
         part["elections"] = max(
             (c.elections for c in self.cores.values() if isinstance(c, FedAvgCore)), default=0
         )
-        servers = [c for c in self.cores.values() if isinstance(c, AsyncCore) and c.is_server]
+        asyncs = [c for c in self.cores.values() if isinstance(c, AsyncCore)]
+        servers = [c for c in asyncs if c.is_server]
         if servers:
-            part["staleness"] = servers[0].staleness
-            part["global_accuracy"] = servers[0].accuracy(self.dataset.X_test, self.dataset.y_test)
+            # every update any server applied; the model is the latest elected one's
+            part["staleness"] = [
+                x for c in sorted(servers, key=lambda c: c.index) for x in c.staleness
+            ]
+            latest = max(servers, key=lambda c: c.index)
+            part["global_accuracy"] = latest.accuracy(self.dataset.X_test, self.dataset.y_test)
+        if asyncs:
+            part["elections"] = max(c.elections for c in asyncs)
         part["aggregations"] = sum(
             c.rounds_applied for c in self.cores.values() if isinstance(c, FedAvgCore)
         )
@@ -545,6 +557,8 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
             "staleness_p99": float(np.percentile(stale, 99)) if stale.size else None,
             "weighting": learn.staleness,
         }
+        # moves to the next candidate after the server stopped answering (most by one)
+        out["elections"] = max((p.get("elections", 0) for p in parts), default=0)
         out["global_accuracy"] = next(
             (p["global_accuracy"] for p in parts if "global_accuracy" in p), None
         )
