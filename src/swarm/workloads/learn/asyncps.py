@@ -38,6 +38,8 @@ from swarm.workloads.learn.strategies import (
     PROBE_AFTER,
     LearningCore,
     _round_of,
+    later_candidate,
+    next_candidate,
 )
 
 __all__ = ["WEIGHTINGS", "AsyncCore"]
@@ -110,14 +112,11 @@ class AsyncCore(LearningCore):
 
     def _later(self, member: int, than: int) -> bool:
         """Whether `member` comes after `than` among the candidates."""
-        order = self.candidates
-        return member in order and (than not in order or order.index(member) > order.index(than))
+        return later_candidate(self.candidates, member, than)
 
     def _elect(self) -> None:
         """The server did not answer: the next candidate after it takes over."""
-        order = self.candidates
-        at = order.index(self.server) if self.server in order else -1
-        self.server = order[(at + 1) % len(order)]
+        self.server = next_candidate(self.candidates, self.server)
         self.elections += 1
         self.waited = 0
         if self.is_server:  # serve everyone else; dead members simply never answer

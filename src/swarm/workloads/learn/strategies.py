@@ -12,7 +12,7 @@ counts the array bytes of those payloads, the figure compression divides.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -322,16 +322,11 @@ class FedAvgCore(LearningCore):
 
     def _later(self, member: int) -> bool:
         """Whether `member` comes after our aggregator among the candidates."""
-        order = self.candidates
-        if member not in order:
-            return False
-        return self.aggregator not in order or order.index(member) > order.index(self.aggregator)
+        return later_candidate(self.candidates, member, self.aggregator)
 
     def _elect(self) -> None:
         """The aggregator did not answer: the next candidate after it takes over."""
-        order = self.candidates
-        at = order.index(self.aggregator) if self.aggregator in order else -1
-        self.aggregator = order[(at + 1) % len(order)]
+        self.aggregator = next_candidate(self.candidates, self.aggregator)
         self.elections += 1
         self.silent = 0
         if self.is_aggregator:  # ask everyone else; dead members simply never answer
@@ -425,6 +420,18 @@ class FedAvgCore(LearningCore):
 
 PROBE_AFTER = 3  # ticks unasked before a client checks that its aggregator lives
 ELECTION_AFTER = 2  # ticks without an answer before it moves to the next candidate
+
+
+def later_candidate(order: Sequence[int], member: int, than: int) -> bool:
+    """Whether `member` comes after `than` in the order of who may serve (a server that
+    is not a candidate comes before them all)."""
+    return member in order and (than not in order or order.index(member) > order.index(than))
+
+
+def next_candidate(order: Sequence[int], current: int) -> int:
+    """Who serves when `current` stops answering: the next in `order`, round the end."""
+    at = order.index(current) if current in order else -1
+    return order[(at + 1) % len(order)]
 
 
 def round_half_up(x: float) -> int:
