@@ -95,3 +95,17 @@ def test_a_scripted_crash_of_a_class_already_dead_is_refused_and_counted() -> No
     fleet, summary, _ = play(plan)
     assert [a[:2] for a in answers(fleet)] == [("crash", True), ("crash", False)]
     assert summary["controls"]["refused"] == 1
+
+
+def test_a_scripted_injection_runs_and_the_clean_comparison_leaves_it_out() -> None:
+    from swarm.run.runner import run_scenario
+    from swarm.scenario import load
+
+    entries = [
+        {"at": 5, "command": "inject", "count": 2},
+        {"at": 6, "command": "aggregator", "rule": "median"},
+    ]
+    keys = {"run.rounds": 12, "sybil.dormant": True, "faults.script": entries}
+    summary = run_scenario(load("sybil-fedavg", **keys))
+    assert summary["controls"]["applied"] == 2
+    assert summary["results"]["attack"]["clean"]["accuracy"] > 0.5  # ran without Sybils

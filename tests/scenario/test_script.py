@@ -37,6 +37,8 @@ def scripted(*entries: str) -> str:
         ('at = 1\ncommand = "partition"\ngroups = [["north", "west"]]', "no region 'west'"),
         ('at = 1\ncommand = "slow"\nfraction = 0.5', "factor = None"),
         ('at = 1\ncommand = "heal"\nsoon = true', "unknown argument 'soon'"),
+        ('at = 1\ncommand = "aggregator"\nrule = "medain"', "did you mean 'median'"),
+        ('at = 1\ncommand = "inject"\ncount = 2', "reserves none"),
     ],
 )
 def test_a_bad_entry_fails_at_load_naming_it(entry: str, problem: str) -> None:

@@ -138,6 +138,9 @@ def compare_clean(summary: dict[str, Any], scenario: Scenario) -> None:
         return
     data = scenario.to_dict()
     data["sybil"] = {**data["sybil"], "count": 0}
+    # the same faults, but no Sybil to let in
+    script = [e for e in data["faults"]["script"] if e.get("command") != "inject"]
+    data["faults"] = {**data["faults"], "script": script}
     try:
         clean = run_scenario(from_dict(data))["results"]
     except RunIncomplete as exc:  # e.g. Ctrl-C during the comparison: keep the attacked run

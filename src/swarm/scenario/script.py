@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from swarm.commands import Command, ControlError, parse
+from swarm.protocols.consensus.aggregate import AGGREGATORS
 from swarm.scenario.schema import ScenarioError, did_you_mean, show
 
 if TYPE_CHECKING:
@@ -85,4 +86,15 @@ def _entry(s: Scenario, i: int, entry: dict[str, object]) -> Scripted:
                 f"{key}: no region {region!r}; regions are "
                 f"{', '.join(regions)}{did_you_mean(region, regions)}"
             )
+    rule = args.get("rule")
+    if rule is not None and rule not in AGGREGATORS:
+        raise ScenarioError(
+            f"{key}.rule = {show(rule)}: allowed are {', '.join(AGGREGATORS)}"
+            f"{did_you_mean(rule, list(AGGREGATORS))}"
+        )
+    if name == "inject" and not (s.sybil.count and s.sybil.dormant):
+        raise ScenarioError(
+            f"{key}.command = 'inject': admits dormant Sybils, and this scenario reserves "
+            "none (set sybil.count and sybil.dormant = true)"
+        )
     return Scripted(float(at), command, key)
