@@ -24,6 +24,8 @@ from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
 from swarm.broker.url import redact
 from swarm.clock import VirtualTimeLoop
+from swarm.devices.grid import Grid
+from swarm.devices.ledger import Ledger
 from swarm.fleet import faults, fleetmap, observe
 from swarm.fleet.agent import Agent, AgentState, World
 from swarm.fleet.attack import attack_partial
@@ -196,7 +198,16 @@ class Fleet:
         self._slots: dict[int, int] = {}  # agent index -> its place in self.agents
         self._repair_at: dict[int, float] = {}  # failed devices that will come back, and when
         self._episodes: list[list[float]] = []  # [index, failed at, back at (inf: not yet)]
-        self._uplinks = {k: p.uplink_bps for k, p in scenario.profiles().items()}
+        profiles = scenario.profiles()
+        self._uplinks = {k: p.uplink_bps for k, p in profiles.items()}
+        # Joules and carbon by class and region, read from the meters at every boundary.
+        self.ledger = Ledger(
+            Grid.of(scenario.fleet.regions, scenario.grid),
+            self.placement.kinds,
+            [int(r) for r in self.placement.regions],
+            scenario.fleet.regions,
+            {k: p.mains for k, p in profiles.items()},
+        )
         self.wall_time = 0.0
         self.sim_time = 0.0
         self._published = 0
@@ -609,6 +620,7 @@ class Fleet:
 
     def _observe(self, round: int) -> None:
         """Publish one metrics row; end the run when done or out of rounds."""
+        self.ledger.read(round * self.world.rounds.period, self.workload.meters())
         self._fail(round)
         self._play_script(round)
         if self.detectors is not None:
@@ -777,6 +789,11 @@ class Fleet:
             )
         if self.detectors is not None:
             part["detection"] = self.detectors.partial()
+        end = max(0, self.world.rounds.round) * self.world.rounds.period
+        self.ledger.read(end, self.workload.meters())
+        ledger = self.ledger.partial()
+        if ledger["cells"]:  # a workload whose devices are metered
+            part["ledger"] = ledger
         if self.roster.count:
             attack = self.workload.attack_partial()
             part["attack"] = attack_partial(self.roster, self.sybil_cores.values(), attack)

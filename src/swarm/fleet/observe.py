@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from swarm import workloads
+from swarm.devices import ledger
+from swarm.devices.grid import Grid
 from swarm.fleet import detection, faults
 from swarm.fleet.attack import attack_results
 from swarm.metrics import MessageCounters
@@ -45,6 +47,10 @@ def merge_rows(scenario: Scenario, parts: Sequence[Part]) -> tuple[Row, bool]:
 def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -> Results:
     """The summary's `results` from every process's partial results and the merged rows."""
     out = workloads.load(scenario.fleet.workload).results(scenario, parts, rows)
+    ledgers = [p["ledger"] for p in parts if "ledger" in p]
+    if ledgers:
+        grid = Grid.of(scenario.fleet.regions, scenario.grid)
+        out["energy"] = ledger.merge(ledgers, grid, scenario.fleet.regions)
     if faults.active(scenario):
         end = (rows[-1]["round"] if rows else 0) * scenario.gossip.period
         kinds = place_agents(scenario).kinds[: scenario.fleet.count]

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from swarm import workloads
 from swarm.activation import ACTIVATIONS
+from swarm.devices.grid import DEFAULT_PUE, PROFILES
+from swarm.devices.grid import check as check_grid
 from swarm.devices.profiles import CLASSES, DeviceError, DeviceProfile, load_profiles
 from swarm.protocols.gossip import aggregation, dissemination
 from swarm.protocols.gossip.topology import TOPOLOGIES
@@ -302,6 +304,34 @@ class CheckpointSection:
     )
 
 
+@dataclass(frozen=True)
+class GridSection:
+    regions: dict[str, str] = rule(
+        {}, 'region -> a named grid (swarm.devices grids.toml), e.g. {r0 = "france"}'
+    )
+    default: str = rule("world", "the grid of regions not named in regions or intensity")
+    intensity: dict[str, float] = rule(
+        {}, "region -> its own carbon intensity, gCO2e/kWh (instead of a named grid)"
+    )
+    profile: str = rule(
+        "flat",
+        "flat, or solar: the intensity dips around local noon by solar_share",
+        choices=PROFILES,
+    )
+    solar_share: float = rule(
+        0.5, "solar: share of the intensity that midday sun displaces", min=0.0, max=1.0
+    )
+    offset_h: dict[str, float] = rule({}, "region -> hours ahead of UTC (its local time)")
+    start_h: float = rule(0.0, "UTC hour of the day at round 0", min=0.0, max=24.0)
+    pue: float = rule(
+        DEFAULT_PUE,
+        "power usage effectiveness of the facility of mains classes (datacenter GPUs); "
+        "1.58: the 2023 industry average (Uptime Institute)",
+        min=1.0,
+        max=5.0,
+    )
+
+
 # The sections every scenario has, whatever its workload; workloads add their own.
 COMMON_SECTIONS: dict[str, type] = {
     "run": RunSection,
@@ -312,6 +342,7 @@ COMMON_SECTIONS: dict[str, type] = {
     "sybil": SybilSection,
     "faults": FaultsSection,
     "checkpoint": CheckpointSection,
+    "grid": GridSection,
     "devices": DevicesSection,
 }
 
@@ -332,6 +363,7 @@ class Scenario:
     sybil: SybilSection = field(default_factory=SybilSection)
     faults: FaultsSection = field(default_factory=FaultsSection)
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    grid: GridSection = field(default_factory=GridSection)
     devices: DevicesSection = field(default_factory=DevicesSection)
     # The registered workloads' sections, by name: `scenario.learn` reads one of them.
     workloads: Mapping[str, Any] = field(
@@ -496,6 +528,9 @@ def _cross_check(s: Scenario) -> None:
             if region in seen:
                 raise ScenarioError(f"network.partitions: region {region!r} is in two groups")
             seen.add(region)
+    problems = check_grid(regions, s.grid)
+    if problems:
+        raise ScenarioError(problems[0])
     script(s)
 
 

@@ -52,6 +52,7 @@ _TYPES: dict[str, Any] = {
     "list[str]": list[str],
     "list[list[str]]": list[list[str]],
     "dict[str, float]": dict[str, float],
+    "dict[str, str]": dict[str, str],
     "list[dict[str, Any]]": list[dict[str, Any]],
 }
 
@@ -87,6 +88,9 @@ def check(path: str, value: Any, spec: Field[Any]) -> Any:
         if type(value) is not list or not all(type(v) is dict for v in value):
             raise ScenarioError(f"{path} = {shown}: expected a list of tables ([[{path}]])")
         value = [dict(v) for v in value]
+    elif tp == dict[str, str]:
+        if type(value) is not dict or not all(type(v) is str for v in value.values()):
+            raise ScenarioError(f'{path} = {shown}: expected a table of name = "name"')
     elif tp == dict[str, float]:
         ok = type(value) is dict and all(
             type(v) in (int, float) and math.isfinite(v) for v in value.values()

@@ -65,6 +65,14 @@ class Learning:
     retired: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIME_KEYS, 0.0))
     # Gossip, FedAvg and async devices' own checkpoints ([checkpoint] interval > 0).
     disk: DeviceCheckpoints | None = None
+    # What the cores that repaired devices replaced had counted and spent: the run's
+    # figures keep it (counters never fall back, energy adds up).
+    gone: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("update_bytes", "updates_rejected", "updates_sent", "compute_s"), 0
+        )
+    )
+    gone_meters: list[EnergyMeter] = field(default_factory=list)
 
     _baseline: float | None = None  # the live status's centralized baseline, once
     _readout: Readout | None = None  # scores the learners on the test set, with a memory
@@ -182,8 +190,10 @@ class Learning:
             "accuracy_sum": float(np.sum(accuracy)),
             "accuracy_min": float(accuracy.min(initial=1.0)),
             "accuracy_max": float(accuracy.max(initial=0.0)),
-            "update_bytes": sum(c.update_bytes for c in self.cores.values()),
-            "updates_rejected": sum(c.rejected for c in self.cores.values()),
+            "update_bytes": sum(c.update_bytes for c in self.cores.values())
+            + int(self.gone["update_bytes"]),
+            "updates_rejected": sum(c.rejected for c in self.cores.values())
+            + int(self.gone["updates_rejected"]),
         }
 
     def attack_partial(self) -> Partial:
@@ -239,6 +249,14 @@ class Learning:
         saved a checkpoint (gossip, FedAvg, async), which it resumes from."""
         assert self.fresh is not None
         old = self.cores.get(index)
+        if old is not None:
+            gone = self.gone
+            gone["update_bytes"] += old.update_bytes
+            gone["updates_rejected"] += old.rejected
+            gone["updates_sent"] += old.updates_sent
+            gone["compute_s"] += old.compute_s
+            if old.meter is not None:
+                self.gone_meters.append(old.meter)
         if isinstance(old, AllReduceCore):  # its time ended where it died
             period = self.scenario.gossip.period
             account = old.account(boundary_after(old.last_tick, period), alive=False)
@@ -334,7 +352,9 @@ class Learning:
     def partial_results(self) -> Partial:
         part = self.sample()
         part["n"] = len(self.cores)
-        part["updates_sent"] = sum(c.updates_sent for c in self.cores.values())
+        part["updates_sent"] = sum(c.updates_sent for c in self.cores.values()) + int(
+            self.gone["updates_sent"]
+        )
         rings = [c for c in self.cores.values() if isinstance(c, AllReduceCore)]
         done = [c for c in rings if c.iterations_done]
         part["bytes_by_agent"] = [c.completed_bytes / c.iterations_done for c in done]
@@ -373,8 +393,8 @@ class Learning:
             c.rounds_applied for c in self.cores.values() if isinstance(c, FedAvgCore)
         )
         meters = [c.meter for c in self.cores.values() if c.meter is not None]
-        part["energy"] = fleet_energy(meters)
-        part["compute_s"] = sum(c.compute_s for c in self.cores.values())
+        part["energy"] = fleet_energy([*meters, *self.gone_meters])
+        part["compute_s"] = sum(c.compute_s for c in self.cores.values()) + self.gone["compute_s"]
         first = next(iter(self.cores.values()), None)
         part["size"] = first.size if first is not None else 0
         server = _current_server(self.cores.values())

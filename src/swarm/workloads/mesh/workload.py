@@ -27,7 +27,7 @@ Energy model, per device, from its class profile (devices.toml):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -381,6 +381,7 @@ class Mesh:
         self._hop_count = np.zeros(ctx.max_hops + 1, dtype=np.int64)
         self._hop_error = [0] * (ctx.max_hops + 1)
         self._profiles: dict[int, Any] = {}  # device profiles, for a repaired device's meter
+        self._gone: dict[str, int] = {}  # counts of cores replaced by repaired devices
 
     @property
     def awake(self) -> np.ndarray:
@@ -499,7 +500,12 @@ class Mesh:
         )
 
     def _counters(self) -> dict[str, int]:
-        cores = self.cores.values()
+        """Cumulative counts of this process's devices, those of replaced cores included."""
+        counts = self._core_counters(self.cores.values())
+        return {key: value + self._gone.get(key, 0) for key, value in counts.items()}
+
+    @staticmethod
+    def _core_counters(cores: Iterable[MeshCore]) -> dict[str, int]:
         return {
             "readings": sum(c.readings for c in cores),
             "messages": sum(c.messages for c in cores),
@@ -539,6 +545,10 @@ class Mesh:
     def respawn(self, index: int) -> MeshCore:
         """Back with an empty view and a full battery (a swapped or recharged device); the
         entries its old view held stay in the figures, as a crashed device's do."""
+        old = self.cores.get(index)
+        if old is not None:  # what it counted and spent stays in the run's figures
+            for key, value in self._core_counters([old]).items():
+                self._gone[key] = self._gone.get(key, 0) + value
         self.cores[index] = core = MeshCore(index, self._ctx, EnergyMeter(self._profiles[index]))
         return core
 
