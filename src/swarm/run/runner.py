@@ -60,6 +60,7 @@ def run_scenario(
         )
         summary = clock.run(interruptible(fleet.interrupt, fleet.run()), virtual=broker_url is None)
     compare_clean(summary, scenario)
+    compare_variants(summary, scenario)
     finish(out_dir, summary, show, fleet.recorder.write_error)
     return summary
 
@@ -154,6 +155,37 @@ def compare_clean(summary: dict[str, Any], scenario: Scenario) -> None:
     attack["clean"] = block
     if "accuracy" in block:
         attack["accuracy_loss"] = block["accuracy"] - attacked["accuracy"]
+
+
+def compare_variants(summary: dict[str, Any], scenario: Scenario) -> None:
+    """Run the workload's variants of `scenario` (embedded, same seed), and put what they
+    measured beside the run's own: `results.variants.<label>`, with the carbon and the
+    energy when the devices are metered, and the change of carbon."""
+    variants = workloads.spec(scenario.fleet.workload).variants(scenario)
+    if not variants:
+        return
+    keys = workloads.spec(scenario.fleet.workload).variant_keys
+    results = summary["results"]
+    found: dict[str, Any] = {}
+    for label, overrides in variants.items():
+        data = scenario.to_dict()
+        for dotted, value in overrides.items():
+            section, key = dotted.split(".", 1)
+            data[section] = {**data[section], key: value}
+        try:
+            other = run_scenario(from_dict(data))["results"]
+        except RunIncomplete as exc:  # e.g. Ctrl-C during a variant: keep the run itself
+            summary["complete"] = False
+            summary["incomplete"] = f"{exc} (the variant {label!r}, for comparison)"
+            return
+        entry = {key: other[key] for key in keys if key in other}
+        if "energy" in other and "energy" in results:
+            mine, theirs = results["energy"], other["energy"]
+            entry |= {"co2_g": theirs["co2_g"], "energy_j": theirs["total_j"]}
+            if theirs["co2_g"] > 0:
+                entry["co2_change"] = mine["co2_g"] / theirs["co2_g"] - 1.0
+        found[label] = entry
+    results["variants"] = found
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from swarm.fleet.fleet import agents_lost
 from swarm.fleet.recorder import JsonLines
 from swarm.metrics import MessageCounters
 from swarm.placement import place_agents
-from swarm.run.runner import compare_clean, finish, interruptible, run_outputs
+from swarm.run.runner import compare_clean, compare_variants, finish, interruptible, run_outputs
 from swarm.scenario import Scenario, loads
 
 __all__ = ["run_sharded", "run_worker"]
@@ -465,6 +465,7 @@ def run_sharded(
             merge.add_event("coordinator", event)
     summary = _summary(scenario, url, merge, time.perf_counter() - started, counters)
     compare_clean(summary, scenario)
+    compare_variants(summary, scenario)
     finish(out_dir, summary, show, merge.write_error)
     return summary
 

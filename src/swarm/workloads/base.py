@@ -225,6 +225,10 @@ class WorkloadSpec:
     panels: tuple[str, ...] = ()  # the dashboard panels that show it
     mark: str = ""  # what the map's highlighted agents are (`Workload.marked`); "": none
     clean_keys: tuple[str, ...] = ()  # results a clean-run comparison reports
+    # Runs of the same scenario with other settings that its summary reports beside its
+    # own (label -> "section.key" overrides; none by default), and the results they keep.
+    variants: Callable[[Scenario], dict[str, dict[str, Any]]] = field(default=lambda scenario: {})
+    variant_keys: tuple[str, ...] = ()
     label: Callable[[Scenario], str] | None = None  # short description for tables
     info: Callable[[Scenario], dict[str, Any]] = field(default=lambda scenario: {})
     # What `swarm report` draws of one run, and the results a sweep's figures compare.

@@ -23,6 +23,14 @@ SPEC = WorkloadSpec(
     check=check,
     panels=("learning",),
     clean_keys=("accuracy", "accuracy_spread"),
+    variants=lambda s: (
+        {"random": {"learn.selection": "random"}}
+        if s.learn.strategy == "fedavg"
+        and s.learn.selection != "random"
+        and s.learn.compare_selection
+        else {}
+    ),
+    variant_keys=("accuracy", "global_accuracy", "time_to_accuracy"),
     label=lambda s: f"learn ({s.learn.strategy} on {s.learn.dataset})",
     info=lambda s: {"strategy": s.learn.strategy},
     figures=FIGURES,

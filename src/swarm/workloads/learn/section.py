@@ -17,6 +17,9 @@ STALENESS = ("none", "inverse")
 AGGREGATORS = ("mean", "median", "trimmed-mean", "krum", "multi-krum", "bulyan", "foolsgold")
 
 
+SELECTIONS = ("random", "battery", "green")
+
+
 @dataclass(frozen=True)
 class LearnSection:
     dataset: str = rule("digits", "data the fleet learns from", choices=DATASETS)
@@ -61,6 +64,16 @@ class LearnSection:
         "for stragglers, up to this many periods)",
         min=1,
         max=10_000,
+    )
+    selection: str = rule(
+        "random",
+        "fedavg: how the server picks each round's clients: random, battery (the best "
+        "charged first, as they report it), or green (those whose region's grid is the "
+        "cleanest right now: follow the sun)",
+        choices=SELECTIONS,
+    )
+    compare_selection: bool = rule(
+        True, "fedavg, selection not random: also run with random selection, report both"
     )
     staleness: str = rule(
         "none",
@@ -113,6 +126,11 @@ def check(s: Any) -> None:
             f"checkpoint.interval = {s.checkpoint.interval:g}: checkpoints save learning "
             f'models (fleet.workload = "learn"); fleet.workload = {s.fleet.workload!r} keeps '
             "nothing worth saving (set 0)"
+        )
+    if learn.selection != "random" and learn.strategy != "fedavg":
+        raise ScenarioError(
+            f"learn.selection = {learn.selection!r}: the fedavg server picks clients; "
+            f'learn.strategy is {learn.strategy!r} (set learn.strategy = "fedavg")'
         )
     if sybil.count == 0 or s.fleet.workload != "learn":
         return

@@ -284,10 +284,20 @@ class FedAvgCore(LearningCore):
         candidates: list[int] | None = None,
         backup: int = 0,
         deadline: int = 1,
+        selection: str = "random",
+        intensity: Callable[[int, float], float] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self.aggregator = aggregator
+        # How the aggregator picks a round's clients (learn.selection): at random; the best
+        # charged first, as they last reported; or those on the cleanest grid at the
+        # moment (`intensity(client, t)`, gCO2e/kWh). Ties are broken at random.
+        if selection == "green" and intensity is None:
+            raise ValueError("green selection needs the grid's intensity per client")
+        self.selection = selection
+        self.intensity = intensity
+        self.reported: dict[int, float] = {}  # client -> battery share it last reported
         # Ticks a round may last: the aggregator applies what arrived once every asked
         # client answered (or, with backups, the needed number did), or at the deadline.
         # 1: every round is one tick; stragglers' updates come late and are counted so.
@@ -358,10 +368,31 @@ class FedAvgCore(LearningCore):
         k = max(1, round_half_up(self.fraction_fit * len(clients)))
         self._need = k
         asked = min(len(clients), k + self.backup)
-        chosen = sorted(int(c) for c in rng.choice(clients, size=asked, replace=False))
+        chosen = self._choose(clients, asked, round, rng)
         self._round, self._waiting = round, set(chosen)
         model = self._downlink.compress(self.learner.get_params())
         return [(c, "fit", {"round": round, "model": model}) for c in chosen]
+
+    def _choose(
+        self, clients: list[int], asked: int, round: int, rng: np.random.Generator
+    ) -> list[int]:
+        if self.selection == "random":
+            return sorted(int(c) for c in rng.choice(clients, size=asked, replace=False))
+        shuffled = [int(clients[int(i)]) for i in rng.permutation(len(clients))]
+        if self.selection == "green":
+            assert self.intensity is not None
+            now, price = round * self.period, self.intensity
+            ranked = sorted(shuffled, key=lambda c: price(c, now))
+        else:  # battery: unknown clients count as full
+            ranked = sorted(shuffled, key=lambda c: -self.reported.get(c, 1.0))
+        return sorted(ranked[:asked])
+
+    def battery_share(self) -> float:
+        """What this device reports of its battery: 1 for mains or unmetered devices."""
+        meter = self.meter
+        if meter is None or meter.profile.mains or meter.profile.battery_j <= 0:
+            return 1.0
+        return max(0.0, min(1.0, meter.remaining_j / meter.profile.battery_j))
 
     def _apply(self) -> None:
         step = self.server.combine(self._entries) if self._entries else None
@@ -398,12 +429,20 @@ class FedAvgCore(LearningCore):
             delta = self.learner.get_params() - global_model
             update = self.pack(self.compressor, delta)
             reply = {"round": number, "update": update, "samples": len(self.y)}
+            if self.selection == "battery":
+                reply["battery"] = self.battery_share()
             return [(src, "update", reply)]
         if kind == "update" and self.is_aggregator:
             samples = body.get("samples")
             if type(samples) is not int or not 1 <= samples <= MAX_SAMPLES:
                 self.rejected += 1
                 return []
+            battery = body.get("battery")
+            if battery is not None:
+                if type(battery) is not float or not 0.0 <= battery <= 1.0:
+                    self.rejected += 1  # a battery share is a float in [0, 1]
+                    return []
+                self.reported[src] = battery
             if number != self._round or src not in self._waiting:
                 self.unasked += 1  # late (a past round) or unasked: not an error, just stale
                 return []

@@ -16,6 +16,7 @@ import numpy as np
 
 from swarm import laws
 from swarm.devices.energy import EnergyMeter, fleet_energy
+from swarm.devices.grid import Grid
 from swarm.devices.profiles import DeviceProfile
 from swarm.protocols.consensus.reputation import Reputation
 from swarm.protocols.gossip.topology import Topology
@@ -121,7 +122,12 @@ class Learning:
                 "backup": learn.backup,
                 "deadline": learn.deadline,
                 "admitted": roster.admitted if roster.count else None,
+                "selection": learn.selection,
             }
+            if learn.selection == "green":
+                grid = Grid.of(scenario.fleet.regions, scenario.grid)
+                region_of = [int(r) for r in ctx.placement.regions]
+                common["intensity"] = lambda c, t: grid.intensity(region_of[c], t)
         elif learn.strategy == "async":
             common |= {
                 "server": 0,
