@@ -418,3 +418,16 @@ def test_killing_the_async_server_elects_the_next_and_learning_goes_on() -> None
     assert all(c.server == 1 for i, c in fleet.workload.cores.items() if i != 0)
     assert fleet.workload.cores[1].version > 0  # the new server applied updates
     assert results["global_accuracy"] > at_death[0] + 0.03
+
+
+def test_energy_per_useful_outcome_is_the_energy_over_the_outcome() -> None:
+    learn = run_scenario(load("lab", **{"run.rounds": 30, "sybil.count": 0}))["results"]
+    assert learn["accuracy_gain_points"] > 50  # from chance to a trained model
+    assert learn["joules_per_accuracy_point"] == pytest.approx(
+        learn["energy_j"]["total"] / learn["accuracy_gain_points"]
+    )
+    mesh = run_scenario(load("tiny-pioneer", **{"run.rounds": 30}))["results"]
+    assert mesh["readings_reached"] > 0
+    assert mesh["joules_per_reading_reached"] == pytest.approx(
+        mesh["energy_j"]["total"] / mesh["readings_reached"]
+    )

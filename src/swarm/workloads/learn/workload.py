@@ -331,6 +331,14 @@ class Learning:
     @staticmethod
     def results(scenario: Scenario, parts: Sequence[Partial], rows: Sequence[Row]) -> Results:
         out = results(scenario, parts, rows[-1]["round"] if rows else 0)
+        # Energy per useful outcome: joules per point of accuracy the fleet gained (of
+        # the model it delivers: FedAvg's global one), from the first row to the end.
+        first = rows[0].get("accuracy") if rows else None
+        final = out.get("global_accuracy") or out.get("accuracy")
+        if first is not None and final is not None:
+            gain = (final - first) * 100.0
+            out["accuracy_gain_points"] = gain
+            out["joules_per_accuracy_point"] = out["energy_j"]["total"] / gain if gain > 0 else None
         target = scenario.learn.target_accuracy
         if target > 0:
             # The first row (simulated seconds) whose fleet accuracy reached the target.

@@ -681,7 +681,8 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
       travelled h hops, over every round (hop 0: devices' own readings); None where empty;
     - drift_bits: `drift_bits` of the views after the last round;
     - coverage, view_error: as in the metrics rows, after the last round;
-    - energy_j: joules spent, in total and per device; depleted: devices that ran flat.
+    - energy_j: joules spent, in total and per device; depleted: devices that ran flat;
+      joules_per_reading_reached: energy per reading that reached another device.
     """
     n, period = scenario.fleet.count, scenario.gossip.period
     total = {key: sum(p[key] for p in parts) for key in _COUNTERS}
@@ -725,6 +726,8 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         if entries
         else None,
         "energy_j": {"total": energy_j, "per_device_mean": energy_j / n},
+        # energy per useful outcome: joules per reading that reached another device
+        "joules_per_reading_reached": energy_j / reached if reached else None,
         "depleted": total["depleted"],
         "slept": total["slept"],
         "unpowered": total["unpowered"],
