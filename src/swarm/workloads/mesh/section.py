@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from swarm.scenario.schema import rule
 
-__all__ = ["MeshSection"]
+__all__ = ["WAKES", "MeshSection"]
+
+WAKES = ("random", "synchronized")
 
 
 @dataclass(frozen=True)
@@ -16,3 +18,10 @@ class MeshSection:
     field_period: float = rule(600.0, "seconds over which the sensed field changes", above=0.0)
     noise: float = rule(0.05, "sensor noise, in units of the field's range", min=0.0)
     max_hops: int = rule(8, "hops a reading may travel", min=1, max=255)
+    wake: str = rule(
+        "random",
+        "when radios are on: random (each device, each round, with probability "
+        "duty_cycle) or synchronized (every device in the same evenly spaced rounds, "
+        "duty_cycle of them, as BLE and LoRaWAN class B slots do)",
+        choices=WAKES,
+    )

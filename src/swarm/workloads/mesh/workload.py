@@ -423,7 +423,20 @@ class Mesh:
     def awake_at(self, round: int) -> np.ndarray:
         """Who is awake in `round` (every shard draws the same), and the draws after it."""
         rng = generator(self.scenario.run.seed, Stream.MESH, 1, round)
-        return rng.random(self._ctx.n) < self.scenario.mesh.duty_cycle
+        return self._wake(round, rng)
+
+    def _wake(self, round: int, rng: np.random.Generator) -> np.ndarray:
+        """Random wake: each device with probability duty_cycle. Synchronized: all of them
+        in the rounds where floor(round x duty_cycle) steps, so their share is the duty
+        cycle, evenly spaced. The draw is taken either way, so the readings' noise after
+        it is the same whatever the wake."""
+        mesh = self.scenario.mesh
+        draw = rng.random(self._ctx.n)
+        if mesh.wake == "random":
+            return draw < mesh.duty_cycle
+        d = mesh.duty_cycle
+        slot = math.floor((round + 1) * d + 1e-9) > math.floor(round * d + 1e-9)
+        return np.full(self._ctx.n, slot)
 
     def step(self, round: int) -> None:
         """Close the last round's books, then draw who is awake and what they read in `round`."""
@@ -435,7 +448,7 @@ class Mesh:
             self._accounted = ctx.round
         s, n = self.scenario, ctx.n
         rng = generator(s.run.seed, Stream.MESH, 1, round)
-        awake = rng.random(n) < s.mesh.duty_cycle  # as awake_at draws it
+        awake = self._wake(round, rng)  # as awake_at draws it
         noise = rng.standard_normal(n)
         period = s.gossip.period
         truth = self.field.at(round * period)
