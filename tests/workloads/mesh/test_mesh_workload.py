@@ -460,3 +460,49 @@ def test_an_unknown_wake_is_one_line() -> None:
         ScenarioError, match=r"mesh\.wake = 'sync': allowed are random, synchronized"
     ):
         load("tiny-pioneer", **{"mesh.wake": "sync"})
+
+
+def test_a_power_budget_holds_for_every_device_and_readings_still_flow() -> None:
+    """Today's mean draw is about 0.78 mW (a quarter of the rounds awake at 3 mW); a budget
+    of 0.5 mW makes devices skip wake-ups, and none exceeds it over its life."""
+    from swarm.run.runner import run_scenario
+
+    keys = {"run.rounds": 300, "mesh.power_budget": 0.0005}
+    found = run_scenario(load("tiny-pioneer", **keys))["results"]
+    assert found["device_power_w"]["max"] <= 0.0005
+    assert found["budget_skips"] > 0 and found["readings_reached"] > 0
+    free = run_scenario(load("tiny-pioneer", **{"run.rounds": 300}))["results"]
+    assert free["device_power_w"]["mean"] == pytest.approx(0.00078, rel=0.02)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    budget=st.floats(0.00004, 0.002),
+    duty=st.floats(0.05, 1.0),
+    wake=st.sampled_from(["random", "synchronized"]),
+    fanout=st.integers(1, 3),
+    seed=st.integers(0, 100),
+)
+def test_no_device_ever_averages_above_its_budget(
+    budget: float, duty: float, wake: str, fanout: int, seed: int
+) -> None:
+    from swarm.run.runner import run_scenario
+
+    keys = {
+        "run.rounds": 40,
+        "run.seed": seed,
+        "fleet.count": 30,
+        "gossip.fanout": fanout,
+        "mesh.duty_cycle": duty,
+        "mesh.wake": wake,
+        "mesh.power_budget": budget,
+    }
+    found = run_scenario(load("tiny-pioneer", **keys))["results"]
+    assert found["device_power_w"]["max"] <= budget * (1 + 1e-12)
+
+
+def test_a_budget_below_the_sleep_draw_is_one_line() -> None:
+    with pytest.raises(
+        ScenarioError, match=r"mesh\.power_budget = 1e-05 W: below what a sleeping"
+    ):
+        load("tiny-pioneer", **{"mesh.power_budget": 0.00001})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from swarm.workloads.base import WorkloadSpec
 from swarm.workloads.mesh.figures import FIGURES, HEADLINE
-from swarm.workloads.mesh.section import MeshSection
+from swarm.workloads.mesh.section import MeshSection, check
 
 __all__ = ["SPEC"]
 
@@ -15,6 +15,7 @@ SPEC = WorkloadSpec(
     kinds=("mesh",),
     codes={"mesh": 50},
     section=MeshSection,
+    check=check,
     label=lambda s: "mesh sensing",
     figures=FIGURES,
     headline=HEADLINE,

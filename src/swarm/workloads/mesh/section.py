@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from swarm.scenario.schema import rule
+from swarm.scenario.schema import ScenarioError, rule
 
-__all__ = ["WAKES", "MeshSection"]
+if TYPE_CHECKING:
+    from swarm.scenario import Scenario
+
+__all__ = ["SLEEP_SHARE", "WAKES", "MeshSection", "check"]
+
+SLEEP_SHARE = 0.01  # of idle_w, drawn while the radio sleeps (a clock and a sensor run)
 
 WAKES = ("random", "synchronized")
 
@@ -25,3 +31,25 @@ class MeshSection:
         "duty_cycle of them, as BLE and LoRaWAN class B slots do)",
         choices=WAKES,
     )
+    power_budget: float = rule(
+        0.0,
+        "watts each device may draw on average: it skips a wake-up whose worst case would "
+        "take it over budget x time so far (0 = none)",
+        min=0.0,
+        max=1e3,
+    )
+
+
+def check(s: Scenario) -> None:
+    """A power budget every device in the mix can keep: above its sleep draw."""
+    budget = s.mesh.power_budget
+    if s.fleet.workload != "mesh" or budget <= 0:
+        return
+    profiles = s.profiles()
+    for kind, share in s.fleet.mix.items():
+        floor = profiles[kind].idle_w * SLEEP_SHARE
+        if share > 0 and budget < floor:
+            raise ScenarioError(
+                f"mesh.power_budget = {budget:g} W: below what a sleeping {kind} draws "
+                f"({floor:g} W, {SLEEP_SHARE:g} of its idle_w); no duty cycle fits it"
+            )

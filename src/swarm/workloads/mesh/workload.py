@@ -42,6 +42,7 @@ from swarm.scenario import Scenario, ScenarioError
 from swarm.seeding import Stream, generator
 from swarm.workloads.base import BuildContext, Part, Partial, Results, Row, Status, Workload
 from swarm.workloads.mesh import SPEC
+from swarm.workloads.mesh.section import SLEEP_SHARE
 
 __all__ = [
     "DRIFT_BINS",
@@ -60,7 +61,7 @@ MESH = wire.register_kind("mesh", SPEC.codes["mesh"])  # the one message kind of
 COMPONENTS = 3
 # estimate: asleep, an earbud keeps its clock and a motion or temperature sensor running at
 # tens of µW; 1% of the 3 mW idle draw of the hearable profile is 30 µW.
-SLEEP_SHARE = 0.01
+# the share of idle_w a sleeping device draws: swarm.workloads.mesh.section.SLEEP_SHARE
 # The swarm envelope around a body (version, kind code, sender index, sequence, time in
 # microseconds, hops): 14 bytes for agent 150's 300th message at t = 120 s, measured
 # with wire.pack (11 to 17 over a run's range of indices, counters and times).
@@ -189,6 +190,12 @@ class MeshCore:
         self.slept = 0  # messages that arrived while the radio was off
         self.unpowered = 0  # messages that arrived after the battery ran flat
         self.beyond = 0  # entries dropped because they would exceed mesh.max_hops
+        # mesh.power_budget: joules a round awake may cost at worst, the watts allowed on
+        # average (0: no budget), the seconds lived so far and the wake-ups given up.
+        self.wake_cost = 0.0
+        self.budget_w = 0.0
+        self.elapsed = 0.0
+        self.skipped = 0
 
     @property
     def active(self) -> bool:
@@ -212,6 +219,14 @@ class MeshCore:
         self._pending = None
         if self.meter.depleted:
             return
+        # Awake only if even the worst case keeps the mean draw within budget: then spent
+        # <= budget x time at every round boundary (sleeping draws less than the budget).
+        allowance = self.budget_w * (self.elapsed + period)
+        if awake and self.budget_w > 0 and self.meter.spent_j + self.wake_cost > allowance:
+            awake = False
+            self.skipped += 1
+            self._ctx.awake[self.index] = False  # its radio stays off: messages slept
+        self.elapsed += period
         if self.meter.idle(period if awake else period * SLEEP_SHARE) and awake:
             self._pending = reading
 
@@ -418,7 +433,24 @@ class Mesh:
         cores = {i: MeshCore(i, shared, EnergyMeter(profiles[placement.kinds[i]])) for i in local}
         mesh = cls(scenario, local, topology, truth, shared, cores, now)
         mesh._profiles = {i: profiles[placement.kinds[i]] for i in local}
+        for core in cores.values():
+            mesh._budget(core)
         return mesh
+
+    def _budget(self, core: MeshCore) -> None:
+        """Give a core its power budget, and the worst a round awake can cost it: the idle
+        draw, a full message to each of its fanout, and one from every neighbour."""
+        budget = self.scenario.mesh.power_budget
+        if budget <= 0:
+            return
+        profile, ctx = self._profiles[core.index], self._ctx
+        largest = ENVELOPE_BYTES + 16 + 24 * ctx.entries  # msgpack of a full body, at most
+        core.budget_w = budget
+        core.wake_cost = (
+            profile.idle_w * self.scenario.gossip.period
+            + ctx.fanout * largest * profile.tx_j_per_byte
+            + ctx.topology.degree(core.index) * largest * profile.rx_j_per_byte
+        )
 
     def awake_at(self, round: int) -> np.ndarray:
         """Who is awake in `round` (every shard draws the same), and the draws after it."""
@@ -563,6 +595,7 @@ class Mesh:
             for key, value in self._core_counters([old]).items():
                 self._gone[key] = self._gone.get(key, 0) + value
         self.cores[index] = core = MeshCore(index, self._ctx, EnergyMeter(self._profiles[index]))
+        self._budget(core)
         return core
 
     def position(self, index: int) -> tuple[float, float] | None:
@@ -610,8 +643,13 @@ class Mesh:
         for measured in sorted(by_round):
             bits = np.isin(np.flatnonzero(self.awake_at(measured)), by_round[measured])
             reached.append([measured, np.packbits(bits).tobytes()])
+        lived = [c for c in self.cores.values() if c.elapsed > 0]
         return {
             "n": len(self.cores),
+            # the highest mean draw of a device over its life, and the wake-ups its
+            # budget made devices give up
+            "power_max_w": max((c.meter.spent_j / c.elapsed for c in lived), default=0.0),
+            "budget_skips": sum(c.skipped for c in self.cores.values()),
             **self._counters(),
             "entries": snap.entries,
             "error_sum": snap.error_sum,
@@ -741,6 +779,12 @@ def results(scenario: Scenario, parts: Sequence[Partial], rounds: int) -> Result
         "energy_j": {"total": energy_j, "per_device_mean": energy_j / n},
         # energy per useful outcome: joules per reading that reached another device
         "joules_per_reading_reached": energy_j / reached if reached else None,
+        "device_power_w": {
+            "mean": energy_j / (n * rounds * period) if rounds else None,
+            "max": max(p["power_max_w"] for p in parts),
+        },
+        "power_budget_w": scenario.mesh.power_budget,
+        "budget_skips": sum(p["budget_skips"] for p in parts),
         "depleted": total["depleted"],
         "slept": total["slept"],
         "unpowered": total["unpowered"],
