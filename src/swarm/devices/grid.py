@@ -8,7 +8,15 @@ the base from 18:00 to 06:00. The local hour follows the simulated clock from
 `grid.start_h` (UTC at round 0) and the region's `grid.offset_h`.
 
 Mains-powered classes (a datacenter's GPUs) draw through a facility whose PUE multiplies
-what they spend; battery devices charge at home, PUE 1. Sans-I/O.
+what they spend; battery devices charge at home, PUE 1.
+
+A region may have a power cap (`grid.cap_w`: a datacenter's feed, a city's capacity), on
+its devices' facility draw. It binds by throttling, the way power capping by frequency
+scaling does: every device of the region computes at a share f of its speed, drawing f
+of its power above idle, with f such that the region's worst case (every device idle plus
+at full throttled draw) fits under the cap. The work takes 1/f as long for the same
+joules (no efficiency gain from lower clocks is modelled). A cap below the region's idle
+draw leaves nothing to run on: refused. Sans-I/O.
 """
 
 from __future__ import annotations
@@ -16,12 +24,12 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["DEFAULT_PUE", "JOULES_PER_KWH", "PROFILES", "Grid", "grids"]
+__all__ = ["DEFAULT_PUE", "JOULES_PER_KWH", "PROFILES", "CapError", "Grid", "grids", "throttles"]
 
 JOULES_PER_KWH = 3.6e6
 # Uptime Institute, Global Data Center Survey 2023: the industry's average annual power
@@ -47,6 +55,7 @@ class Grid:
     solar_share: float = 0.0
     start_h: float = 0.0
     pue: float = DEFAULT_PUE
+    cap_w: Mapping[str, float] = field(default_factory=dict)  # region name -> watts
 
     @classmethod
     def of(cls, regions: Sequence[str], section: Any) -> Grid:
@@ -66,6 +75,7 @@ class Grid:
             section.solar_share,
             section.start_h,
             section.pue,
+            dict(section.cap_w),
         )
 
     def intensity(self, region: int, t: float) -> float:
@@ -83,11 +93,39 @@ class Grid:
         return joules * factor / JOULES_PER_KWH * self.intensity(region, t)
 
 
+class CapError(ValueError):
+    """A power cap no device of the region could run under; the message names it."""
+
+
+def throttles(
+    caps: Mapping[str, float],
+    regions: Sequence[str],
+    devices: Sequence[tuple[int, float, float, bool]],
+    pue: float,
+) -> dict[int, float]:
+    """The throttle f of every capped region (by index), from its devices: (region, idle
+    W, active W, mains). 1 when the cap does not bind."""
+    out: dict[int, float] = {}
+    for name, cap in caps.items():
+        region = regions.index(name)
+        mine = [d for d in devices if d[0] == region]
+        idle = math.fsum(d[1] * (pue if d[3] else 1.0) for d in mine)
+        extra = math.fsum((d[2] - d[1]) * (pue if d[3] else 1.0) for d in mine)
+        if cap <= idle:
+            raise CapError(
+                f"grid.cap_w.{name} = {cap:g} W: not above the {idle:g} W its {len(mine)} "
+                "devices draw idle; nothing could run (a larger cap, or fewer devices there)"
+            )
+        # a hair under the exact share, so that rounding never takes a row over the cap
+        out[region] = 1.0 if extra <= 0 else min(1.0, (cap - idle) / extra * (1 - 1e-9))
+    return out
+
+
 def check(regions: Sequence[str], section: Any) -> list[str]:
     """What is wrong with a `[grid]` section for these regions, one line each."""
     problems = []
     known = grids()
-    for key in ("regions", "intensity", "offset_h"):
+    for key in ("regions", "intensity", "offset_h", "cap_w"):
         table: Mapping[str, Any] = getattr(section, key)
         for name in table:
             if name not in regions:
@@ -102,6 +140,9 @@ def check(regions: Sequence[str], section: Any) -> list[str]:
     for name, value in section.intensity.items():
         if not 0.0 <= value <= 5000.0:
             problems.append(f"grid.intensity.{name} = {value:g}: must be 0..5000 gCO2/kWh")
+    for name, value in section.cap_w.items():
+        if not value > 0:
+            problems.append(f"grid.cap_w.{name} = {value:g}: a power cap is watts above 0")
     for name, value in section.offset_h.items():
         if not -12.0 <= value <= 14.0:
             problems.append(f"grid.offset_h.{name} = {value:g}: a UTC offset is -12..14 hours")

@@ -6,6 +6,13 @@ intensity at that moment (`Grid`). A device replaced by a new core (back from a 
 or a late joiner) keeps what its old meter spent: the ledger notices the new meter, books
 the old one's last joules and keeps its categories. So the totals by class, by region
 and by category are one sum sorted three ways, and they add up to the meters' own.
+
+Power is the ledger's too. A meter books a training's joules when it starts, however
+long it runs; the ledger draws a device's joules above idle (compute and radio alike) at
+no more than its `rate` in watts, the rest waiting in a backlog for the next intervals,
+so that a device capped by its region's feed (`grid.cap_w`) draws its work over the
+longer time the throttle gives it. `power_w` is each region's facility draw over the last
+interval (mains classes through the PUE). Without a rate, joules are drawn as booked.
 Sans-I/O.
 """
 
@@ -37,28 +44,69 @@ class Ledger:
         self.regions = regions
         self.region_names = region_names
         self.mains = mains  # by class: drawn through the facility's PUE
-        self._seen: dict[int, tuple[EnergyMeter, float]] = {}  # index -> (meter, spent read)
+        # index -> (meter, its categories when last read)
+        self._seen: dict[int, tuple[EnergyMeter, dict[str, float]]] = {}
         self._retired: dict[tuple[str, int], dict[str, float]] = {}  # categories of old meters
         self.grams: dict[tuple[str, int], float] = {}  # (class, region) -> gCO2e
+        self.rate: dict[int, float] = {}  # index -> watts above idle it may draw (none: any)
+        self._backlog: dict[int, float] = {}  # index -> joules booked, not yet drawn
+        self.power_w: dict[int, float] = {}  # region -> facility watts, last interval
+        self.peak_w: dict[int, float] = {}  # region -> the highest of those so far
         self._last_t = 0.0
 
     def read(self, t: float, meters: Iterable[tuple[int, EnergyMeter]]) -> None:
-        """Book what every meter spent since the last reading, at the intensity of the
-        interval's start."""
+        """Draw what every meter spent since the last reading (within its rate), price it
+        at the intensity of the interval's start, and work out each region's power."""
         since = self._last_t
+        span = t - since
+        drawn: dict[int, float] = {}  # region -> facility joules this interval
         for index, meter in meters:
             seen = self._seen.get(index)
-            before = 0.0
+            before: dict[str, float] | None = None
             if seen is not None:
                 old, before = seen
                 if old is not meter:  # a new core for this device: close the old meter
-                    self._book(index, old.spent_j - before, since)
+                    self._take(index, old.by_category(), before, span, since, drawn)
                     self._retire(index, old)
-                    before = 0.0
-            spent = meter.spent_j
-            self._book(index, spent - before, since)
-            self._seen[index] = (meter, spent)
+                    before = None
+            now = meter.by_category()
+            self._take(index, now, before, span, since, drawn)
+            self._seen[index] = (meter, now)
+        if span > 0:
+            self.power_w = {region: joules / span for region, joules in drawn.items()}
+            for region, watts in self.power_w.items():
+                self.peak_w[region] = max(self.peak_w.get(region, 0.0), watts)
         self._last_t = t
+
+    def _take(
+        self,
+        index: int,
+        now: dict[str, float],
+        before: dict[str, float] | None,
+        span: float,
+        since: float,
+        drawn: dict[int, float],
+    ) -> None:
+        """One device's interval: its idle joules at once, the rest through its backlog."""
+        idle = now["idle"] - (before["idle"] if before is not None else 0.0)
+        active = math.fsum(now[c] for c in CATEGORIES if c != "idle")
+        if before is not None:
+            active -= math.fsum(before[c] for c in CATEGORIES if c != "idle")
+        backlog = self._backlog.get(index, 0.0) + active
+        rate = self.rate.get(index)
+        taken = backlog if rate is None else min(backlog, rate * span)
+        self._backlog[index] = backlog - taken
+        joules = idle + taken
+        self._book(index, joules, since)
+        region = self.regions[index]
+        factor = self.grid.pue if self.mains.get(self.kinds[index], False) else 1.0
+        drawn[region] = drawn.get(region, 0.0) + joules * factor
+
+    def flush(self, t: float) -> None:
+        """The end of the run: what is still in the backlogs is priced at `t`."""
+        for index, joules in self._backlog.items():
+            self._book(index, joules, t)
+        self._backlog = {}
 
     def _book(self, index: int, joules: float, t: float) -> None:
         if joules <= 0.0:
@@ -75,7 +123,9 @@ class Ledger:
             store[category] += joules
 
     def partial(self) -> dict[str, Any]:
-        """Joules by category and grams, per (class, region name): additive over processes."""
+        """Joules by category and grams, per (class, region name), additive over processes;
+        and each region's peak power (the maximum over processes is a lower bound of the
+        fleet's, exact for one process)."""
         cells: dict[tuple[str, int], dict[str, float]] = {}
         for key, spent in self._retired.items():
             cells[key] = dict(spent)
@@ -88,7 +138,8 @@ class Ledger:
             "cells": [
                 [kind, self.region_names[region], cell, self.grams.get((kind, region), 0.0)]
                 for (kind, region), cell in sorted(cells.items())
-            ]
+            ],
+            "peak_w": {self.region_names[r]: w for r, w in sorted(self.peak_w.items())},
         }
 
 
@@ -109,7 +160,13 @@ def merge(
                 entry["total_j"] += math.fsum(cell[c] for c in CATEGORIES)
                 entry["co2_g"] += grams
     total = math.fsum(e["total_j"] for e in by_class.values())
-    return {
+    caps: dict[str, Any] = {}
+    for part in parts:
+        for region, f in part.get("throttle", {}).items():
+            peak = max(p.get("peak_w", {}).get(region, 0.0) for p in parts)
+            caps[region] = {"cap_w": grid.cap_w.get(region), "throttle": f, "peak_w": peak}
+    extra = {"caps": caps} if caps else {}
+    return extra | {
         "total_j": total,
         "co2_g": math.fsum(e["co2_g"] for e in by_class.values()),
         "by_class": dict(sorted(by_class.items())),

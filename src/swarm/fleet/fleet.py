@@ -24,7 +24,7 @@ from swarm.broker.embedded import EmbeddedBroker
 from swarm.broker.network import Endpoint, NetworkModel
 from swarm.broker.url import redact
 from swarm.clock import VirtualTimeLoop
-from swarm.devices.grid import Grid
+from swarm.devices.grid import CapError, Grid, throttles
 from swarm.devices.ledger import Ledger
 from swarm.fleet import faults, fleetmap, observe
 from swarm.fleet.agent import Agent, AgentState, World
@@ -208,6 +208,7 @@ class Fleet:
             scenario.fleet.regions,
             {k: p.mains for k, p in profiles.items()},
         )
+        self._throttle = self._caps(scenario)  # after the ledger: it learns the draw rates
         self.wall_time = 0.0
         self.sim_time = 0.0
         self._published = 0
@@ -228,6 +229,37 @@ class Fleet:
         for i in self.local:
             kind = self.placement.kinds[i]
             self._kind_totals[kind] = self._kind_totals.get(kind, 0) + 1
+
+    def _caps(self, scenario: Scenario) -> dict[int, float]:
+        """Regions' power caps ([grid] cap_w): each capped region's throttle, the local
+        devices there slowed by it, and the ledger told how fast they may draw."""
+        caps = scenario.grid.cap_w
+        if not caps:
+            return {}
+        profiles = scenario.profiles()
+        kinds, regions = self.placement.kinds, self.placement.regions
+        devices = [
+            (
+                int(regions[i]),
+                profiles[kinds[i]].idle_w,
+                profiles[kinds[i]].active_w,
+                profiles[kinds[i]].mains,
+            )
+            for i in range(self.roster.honest)
+        ]
+        try:
+            throttle = throttles(caps, scenario.fleet.regions, devices, scenario.grid.pue)
+        except CapError as exc:
+            raise ScenarioError(str(exc)) from None
+        for i in self.local:
+            f = throttle.get(int(regions[i]))
+            if f is None or i >= self.roster.honest:
+                continue
+            profile = profiles[kinds[i]]
+            self.ledger.rate[i] = (profile.active_w - profile.idle_w) * f
+            if f < 1.0:
+                self.workload.slow_down(i, 1.0 / f, throttle=True)
+        return throttle
 
     def shard_will(self) -> tuple[str, bytes] | None:
         """What the broker announces if this shard's process dies (sharded runs only)."""
@@ -359,6 +391,9 @@ class Fleet:
         lost, its data and place kept), a new connection, a new agent in the old one's slot."""
         core = self.workload.respawn(index)
         self.cores[index] = core
+        f = self._throttle.get(int(self.placement.regions[index]), 1.0)
+        if f < 1.0:  # a fresh core computes at its class's speed: throttle it again
+            self.workload.slow_down(index, 1.0 / f, throttle=True)
         world, placement = self.world, self.placement
         link = self._connect(index)
         agent = GossipAgent(
@@ -712,7 +747,11 @@ class Fleet:
             alive=sum(a.alive for a in self.agents if a.index < self.roster.honest),
             counters=self.world.counters,
         )
-        return fleet | self.workload.sample(round, self.broker.in_flight)
+        part = fleet | self.workload.sample(round, self.broker.in_flight)
+        if self._throttle:  # capped regions: their draw over the last round, in every row
+            names = self.scenario.fleet.regions
+            part["power_w"] = {names[r]: w for r, w in sorted(self.ledger.power_w.items())}
+        return part
 
     # -- results ---------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -791,7 +830,11 @@ class Fleet:
             part["detection"] = self.detectors.partial()
         end = max(0, self.world.rounds.round) * self.world.rounds.period
         self.ledger.read(end, self.workload.meters())
+        self.ledger.flush(end)
         ledger = self.ledger.partial()
+        if self._throttle:
+            names = self.scenario.fleet.regions
+            ledger["throttle"] = {names[r]: f for r, f in sorted(self._throttle.items())}
         if ledger["cells"]:  # a workload whose devices are metered
             part["ledger"] = ledger
         if self.roster.count:

@@ -41,6 +41,12 @@ def merge_rows(scenario: Scenario, parts: Sequence[Part]) -> tuple[Row, bool]:
         row[key] = sum(p[key] for p in parts)
     n = sum(p["n"] for p in parts)
     columns, done = workloads.load(scenario.fleet.workload).merge(parts, n)
+    power: dict[str, float] = {}
+    for part in parts:  # capped regions' draw, over every process
+        for region, watts in part.get("power_w", {}).items():
+            power[region] = power.get(region, 0.0) + watts
+    if any("power_w" in p for p in parts):
+        columns = columns | {"power_w": power}
     return row | columns, done
 
 

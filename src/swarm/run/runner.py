@@ -40,8 +40,10 @@ def run_scenario(
     on_round: RoundCallback | None = None,
     broker_url: str | None = None,
     show: Callable[[dict[str, Any]], None] | None = None,
+    variants: bool = True,
 ) -> dict[str, Any]:
-    """Run and write metrics.jsonl and summary.json to `out_dir` (when given).
+    """Run and write metrics.jsonl and summary.json to `out_dir` (when given); with
+    `variants`, also run the workload's variants of the scenario, for comparison.
 
     `show` gets the summary before summary.json is written, so that it is seen even when
     the disk is full; a failed write of any output file then raises its OSError.
@@ -60,7 +62,8 @@ def run_scenario(
         )
         summary = clock.run(interruptible(fleet.interrupt, fleet.run()), virtual=broker_url is None)
     compare_clean(summary, scenario)
-    compare_variants(summary, scenario)
+    if variants:
+        compare_variants(summary, scenario)
     finish(out_dir, summary, show, fleet.recorder.write_error)
     return summary
 
@@ -173,12 +176,15 @@ def compare_variants(summary: dict[str, Any], scenario: Scenario) -> None:
             section, key = dotted.split(".", 1)
             data[section] = {**data[section], key: value}
         try:
-            other = run_scenario(from_dict(data))["results"]
+            other = run_scenario(from_dict(data), variants=False)["results"]
         except RunIncomplete as exc:  # e.g. Ctrl-C during a variant: keep the run itself
             summary["complete"] = False
             summary["incomplete"] = f"{exc} (the variant {label!r}, for comparison)"
             return
         entry = {key: other[key] for key in keys if key in other}
+        mine_t, theirs_t = results.get("time_to_accuracy"), other.get("time_to_accuracy")
+        if mine_t is not None and theirs_t is not None:  # how much later (or sooner) we got there
+            entry["time_to_accuracy_change_s"] = mine_t - theirs_t
         if "energy" in other and "energy" in results:
             mine, theirs = results["energy"], other["energy"]
             entry |= {"co2_g": theirs["co2_g"], "energy_j": theirs["total_j"]}

@@ -323,6 +323,11 @@ class GridSection:
     )
     offset_h: dict[str, float] = rule({}, "region -> hours ahead of UTC (its local time)")
     start_h: float = rule(0.0, "UTC hour of the day at round 0", min=0.0, max=24.0)
+    cap_w: dict[str, float] = rule(
+        {},
+        "region -> watts its devices may draw at most (facility power): compute is "
+        "throttled to fit, and takes longer",
+    )
     pue: float = rule(
         DEFAULT_PUE,
         "power usage effectiveness of the facility of mains classes (datacenter GPUs); "

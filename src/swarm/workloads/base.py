@@ -187,9 +187,11 @@ class Workload(Protocol):
         """A live `aggregator` control: how many servers took the rule (0: none here)."""
         ...
 
-    def slow_down(self, index: int, factor: float) -> bool:
+    def slow_down(self, index: int, factor: float, *, throttle: bool = False) -> bool:
         """A live `slow` control: local agent `index` now takes `factor` times as long for
-        the same work (until it is respawned); False when no compute time is modelled."""
+        the same work (until it is respawned); False when no compute time is modelled.
+        With `throttle` (a power cap) its draw above idle falls by the same factor, so the
+        work costs the same joules over the longer time."""
         ...
 
     @property

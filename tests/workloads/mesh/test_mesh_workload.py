@@ -502,7 +502,5 @@ def test_no_device_ever_averages_above_its_budget(
 
 
 def test_a_budget_below_the_sleep_draw_is_one_line() -> None:
-    with pytest.raises(
-        ScenarioError, match=r"mesh\.power_budget = 1e-05 W: below what a sleeping"
-    ):
+    with pytest.raises(ScenarioError, match=r"mesh\.power_budget = 1e-05 W: below what a sleeping"):
         load("tiny-pioneer", **{"mesh.power_budget": 0.00001})

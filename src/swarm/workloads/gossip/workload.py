@@ -243,7 +243,7 @@ class Gossip:
     def set_aggregator(self, rule: str) -> int:
         return 0
 
-    def slow_down(self, index: int, factor: float) -> bool:
+    def slow_down(self, index: int, factor: float, *, throttle: bool = False) -> bool:
         return False  # no compute time is modelled
 
     @property

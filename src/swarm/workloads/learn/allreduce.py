@@ -451,6 +451,8 @@ class AllReduceCore(LearningCore):
             return self._recover()
         elif self._state_from is not None or not self.done:
             self.stalled_ticks += 1  # the ring has not finished the last iteration
+            if self._state_from is None and now < self._own_training_end():
+                return []  # still training ourselves: nobody's chunks can be late yet
             self._stalled += 1
             if self._stalled < STALL_LIMIT:
                 return []
@@ -467,6 +469,12 @@ class AllReduceCore(LearningCore):
             self.time.to(IDLE, self._paused_until)
         self._begin(now, rng)
         return []
+
+    def _own_training_end(self) -> float:
+        """When this member's training for the current iteration ends (simulated s): a
+        slow or throttled member's iteration may span several ticks before its chunks go."""
+        started, compute_before = self._started
+        return started + (self.compute_s - compute_before)
 
     def _begin(self, now: float, rng: np.random.Generator) -> None:
         """Start the next iteration: train (queued in the pool until `_exchange`)."""

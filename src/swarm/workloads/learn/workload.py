@@ -309,11 +309,15 @@ class Learning:
             server.rule = rule
         return len(servers)
 
-    def slow_down(self, index: int, factor: float) -> bool:
+    def slow_down(self, index: int, factor: float, *, throttle: bool = False) -> bool:
         core = self.cores.get(index)
         if core is None or core.profile is None:
             return False
         core.profile = _slowed(core.profile, np.array([factor]), 0)
+        if throttle and core.meter is not None:
+            profile = core.meter.profile  # the same joules, drawn over `factor` times as long
+            above = (profile.active_w - profile.idle_w) / factor
+            core.meter.profile = dataclasses.replace(profile, active_w=profile.idle_w + above)
         return True
 
     @property
