@@ -157,3 +157,42 @@ def test_a_status_without_a_map_keeps_the_last_map() -> None:
     status({"round": 1, "map": drawn})
     status({"round": 2})
     assert feed.take().status == {"round": 2, "map": drawn}
+
+
+def test_the_power_panel_shows_each_regions_draw_against_its_cap_and_its_carbon() -> None:
+    from swarm.tui.panels.power import PowerPanel
+
+    status = {
+        "power": {
+            "dc": {"power_w": 4990.0, "cap_w": 5000.0, "co2_g_per_h": 3800.0, "intensity": 481.0},
+            "home": {"power_w": 0.0021, "cap_w": None, "co2_g_per_h": 0.5, "intensity": 56.0},
+        },
+        "classes": {
+            "gpu": {"total": 10, "alive": 10},
+            "glasses": {"total": 5, "alive": 5, "energy_left": 0.4, "asleep": 2},
+        },
+    }
+    view = view_of({"agents": 15}, status, [{"round": 3, "time": 3.0}])
+    assert PowerPanel.applies(view)
+    drawn = text(PowerPanel(), view, width=70)
+    dc = next(line for line in drawn.splitlines() if line.startswith("dc"))
+    assert dc.split()[1:5] == ["4.99", "kW", "5", "kW"] and "481" in dc
+    home = next(line for line in drawn.splitlines() if line.startswith("home"))
+    assert "2.1 mW" in home and "none" in home
+    assert "glasses 40% 2 asleep" in drawn and "gpu" not in drawn.splitlines()[-1]
+    assert not PowerPanel.applies(view_of({"agents": 3}, {"classes": {}}, []))
+
+
+def test_a_metered_fleet_reports_power_per_region_live_and_a_gossip_fleet_does_not() -> None:
+    from swarm import clock
+    from swarm.fleet import Fleet
+    from swarm.scenario import load
+
+    fleet = Fleet(load("lab", **{"run.rounds": 5, "sybil.count": 0}))
+    clock.run(fleet.run())
+    power = fleet.status()["power"]
+    assert set(power) == {"north", "south"}
+    assert all(entry["power_w"] > 0 and entry["co2_g_per_h"] > 0 for entry in power.values())
+    gossip = Fleet(load("rumor", **{"run.rounds": 3, "fleet.count": 20}))
+    clock.run(gossip.run())
+    assert "power" not in gossip.status()

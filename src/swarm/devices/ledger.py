@@ -52,6 +52,8 @@ class Ledger:
         self._backlog: dict[int, float] = {}  # index -> joules booked, not yet drawn
         self.power_w: dict[int, float] = {}  # region -> facility watts, last interval
         self.peak_w: dict[int, float] = {}  # region -> the highest of those so far
+        self.co2_rate: dict[int, float] = {}  # region -> grams of CO2e per second, the same
+        self._by_region: dict[int, float] = {}  # region -> grams so far
         self._last_t = 0.0
 
     def read(self, t: float, meters: Iterable[tuple[int, EnergyMeter]]) -> None:
@@ -60,6 +62,7 @@ class Ledger:
         since = self._last_t
         span = t - since
         drawn: dict[int, float] = {}  # region -> facility joules this interval
+        grams_before = dict(self._by_region)
         for index, meter in meters:
             seen = self._seen.get(index)
             before: dict[str, float] | None = None
@@ -74,6 +77,10 @@ class Ledger:
             self._seen[index] = (meter, now)
         if span > 0:
             self.power_w = {region: joules / span for region, joules in drawn.items()}
+            self.co2_rate = {
+                region: (grams - grams_before.get(region, 0.0)) / span
+                for region, grams in self._by_region.items()
+            }
             for region, watts in self.power_w.items():
                 self.peak_w[region] = max(self.peak_w.get(region, 0.0), watts)
         self._last_t = t
@@ -102,6 +109,11 @@ class Ledger:
         factor = self.grid.pue if self.mains.get(self.kinds[index], False) else 1.0
         drawn[region] = drawn.get(region, 0.0) + joules * factor
 
+    @property
+    def metered(self) -> bool:
+        """Whether any device of this process has a meter (learn, mesh)."""
+        return bool(self._seen)
+
     def flush(self, t: float) -> None:
         """The end of the run: what is still in the backlogs is priced at `t`."""
         for index, joules in self._backlog.items():
@@ -115,6 +127,7 @@ class Ledger:
         grams = self.grid.grams(joules, region, t, self.mains.get(kind, False))
         key = (kind, region)
         self.grams[key] = self.grams.get(key, 0.0) + grams
+        self._by_region[region] = self._by_region.get(region, 0.0) + grams
 
     def _retire(self, index: int, meter: EnergyMeter) -> None:
         key = (self.kinds[index], self.regions[index])

@@ -548,6 +548,7 @@ class Fleet:
             elif agent.state is AgentState.CRASHED:
                 entry["crashed"] += 1
         self._energy_status(classes)
+        power = self._power_status()
         if faults.active(self.scenario):  # failures and repairs so far, per class
             for entry in classes.values():
                 entry |= {"failures": 0, "recoveries": 0}
@@ -586,6 +587,7 @@ class Fleet:
                 "limited": self.controller.limited,
             },
             "info": self._info(),
+            **power,
             **self._map(),
         } | self.workload.live_status()
 
@@ -616,6 +618,27 @@ class Fleet:
             if kind in classes and capacity > 0:
                 classes[kind]["energy_left"] = remaining / capacity
                 classes[kind]["depleted"] = int(flat)
+
+    def _power_status(self) -> dict[str, Any]:
+        """Per region: what its devices drew over the last round, its cap, its carbon rate
+        and its grid's intensity now (metered fleets only: a Power panel's figures)."""
+        ledger = self.ledger
+        if not ledger.metered:
+            return {}
+        names = self.scenario.fleet.regions
+        now = max(0, self.world.rounds.round) * self.world.rounds.period
+        caps = self.scenario.grid.cap_w
+        return {
+            "power": {
+                names[r]: {
+                    "power_w": ledger.power_w.get(r, 0.0),
+                    "cap_w": caps.get(names[r]),
+                    "co2_g_per_h": ledger.co2_rate.get(r, 0.0) * 3600.0,
+                    "intensity": ledger.grid.intensity(r, now),
+                }
+                for r in sorted({int(x) for x in self.placement.regions[: self.roster.honest]})
+            }
+        }
 
     def _info(self) -> dict[str, Any]:
         """The scenario as an attached dashboard needs it (regions, classes, rules); once."""

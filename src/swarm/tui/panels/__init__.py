@@ -8,6 +8,7 @@ from swarm.tui.panels.gossip import GossipPanel
 from swarm.tui.panels.hazards import HazardsPanel
 from swarm.tui.panels.learning import LearningPanel
 from swarm.tui.panels.map import MapPanel
+from swarm.tui.panels.power import PowerPanel
 from swarm.tui.panels.traffic import TrafficPanel
 
 PANELS: tuple[type[Panel], ...] = (
@@ -16,6 +17,7 @@ PANELS: tuple[type[Panel], ...] = (
     TrafficPanel,
     GossipPanel,
     LearningPanel,
+    PowerPanel,
     HazardsPanel,
     AdversaryPanel,
     ConsensusPanel,
