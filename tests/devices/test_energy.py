@@ -126,3 +126,36 @@ def test_fleet_energy_sums_meters() -> None:
     }
     empty = fleet_energy([])
     assert empty["meters"] == 0 and empty["total_j"] == 0.0 and empty["depleted"] == 0
+
+
+def test_charging_brings_a_flat_battery_back_but_never_above_capacity() -> None:
+    from swarm.devices.profiles import load_profiles
+
+    profile = load_profiles()["glasses"]
+    meter = EnergyMeter(profile)
+    meter.idle(1e9)  # flat
+    assert meter.depleted and not meter.idle(1.0)
+    assert meter.charge(100.0) == 100.0 and not meter.depleted
+    assert meter.remaining_j == 100.0 and meter.idle(1.0)
+    room = profile.battery_j - meter.remaining_j
+    assert meter.charge(1e12) == pytest.approx(room)
+    assert meter.remaining_j == profile.battery_j
+    assert meter.charged_j == pytest.approx(100 + room)
+    mains = EnergyMeter(load_profiles()["gpu"])
+    assert mains.charge(50.0) == 0.0
+
+
+def test_a_device_below_its_reserve_rests_until_charged_above_twice_it() -> None:
+    from swarm.devices.profiles import load_profiles
+
+    profile = load_profiles()["glasses"]
+    meter = EnergyMeter(profile, reserve=0.2)
+    capacity = profile.battery_j
+    assert not meter.resting
+    meter.idle((capacity * 0.85) / profile.idle_w)  # 15% left
+    assert meter.resting
+    meter.charge(capacity * 0.1)  # 25%: still resting (hysteresis up to 40%)
+    assert meter.resting
+    meter.charge(capacity * 0.2)  # 45%
+    assert not meter.resting
+    assert not EnergyMeter(load_profiles()["gpu"], reserve=0.3).resting

@@ -9,8 +9,13 @@ The model is additive, so callers charge each activity once and never double cou
   on top of the idle draw.
 
 A battery device stops once its charge is gone: the call that runs it flat records only
-what was left and returns False, and every later call records nothing and returns False.
-Mains devices never run flat.
+what was left and returns False, and every later call records nothing and returns False,
+until `charge` puts energy back (a charger, a harvester). Mains devices never run flat.
+
+With a `reserve` share, a battery device *rests* once its charge falls below it, and
+rests until charging takes it above twice the reserve (hysteresis, so that it does not
+flap): its workload skips the work and the relaying it would do, as a phone in low-power
+mode does; it still draws its idle power.
 """
 
 from __future__ import annotations
@@ -38,10 +43,38 @@ def _amount(name: str, value: object) -> float:
 class EnergyMeter:
     """Joules one device has spent, by category, and the charge it has left."""
 
-    def __init__(self, profile: DeviceProfile) -> None:
+    def __init__(self, profile: DeviceProfile, reserve: float = 0.0) -> None:
         self.profile = profile
         self._spent = dict.fromkeys(CATEGORIES, 0.0)
         self._remaining = math.inf if profile.mains else profile.battery_j
+        self.reserve = 0.0 if profile.mains else reserve  # share of capacity kept back
+        self._resting = False
+        self.charged_j = 0.0  # joules put back by charging, in all
+
+    def charge(self, joules: float) -> float:
+        """Put up to `joules` back into the battery (never above its capacity); the joules
+        it took. Mains devices take none."""
+        if self.profile.mains:
+            return 0.0
+        taken = min(_amount("joules", joules), self.profile.battery_j - self._remaining)
+        taken = max(0.0, taken)
+        self._remaining += taken
+        self.charged_j += taken
+        return taken
+
+    @property
+    def resting(self) -> bool:
+        """Below its reserve (until charged above twice it), or flat: it does no work."""
+        if self.depleted:
+            return True
+        if self.reserve <= 0.0:
+            return False
+        share = self._remaining / self.profile.battery_j
+        if self._resting and share > 2 * self.reserve:
+            self._resting = False
+        elif not self._resting and share < self.reserve:
+            self._resting = True
+        return self._resting
 
     def idle(self, seconds: float) -> bool:
         """Charge the idle draw for `seconds` of simulated time; False once flat."""

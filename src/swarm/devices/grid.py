@@ -78,12 +78,16 @@ class Grid:
             dict(section.cap_w),
         )
 
+    def local_hour(self, region: int, t: float) -> float:
+        """The hour of the day in `region` at simulated second `t` (0 <= h < 24)."""
+        return (self.start_h + self.offset_h[region] + t / 3600.0) % 24.0
+
     def intensity(self, region: int, t: float) -> float:
         """gCO2e per kWh drawn in `region` at simulated second `t`."""
         base = self.base[region]
         if self.profile == "flat" or self.solar_share == 0.0:
             return base
-        hour = (self.start_h + self.offset_h[region] + t / 3600.0) % 24.0
+        hour = self.local_hour(region, t)
         sun = max(0.0, math.sin(math.pi * (hour - 6.0) / 12.0))
         return base * (1.0 - self.solar_share * sun)
 

@@ -610,14 +610,41 @@ class Fleet:
             if meter.profile.mains:
                 continue
             kind = self.placement.kinds[index]
-            sums = left.setdefault(kind, [0.0, 0.0, 0])
+            sums = left.setdefault(kind, [0.0, 0.0, 0, 0])
             sums[0] += max(0.0, meter.remaining_j)
             sums[1] += meter.profile.battery_j
             sums[2] += meter.depleted
-        for kind, (remaining, capacity, flat) in left.items():
+            sums[3] += meter.resting and not meter.depleted
+        for kind, (remaining, capacity, flat, resting) in left.items():
             if kind in classes and capacity > 0:
                 classes[kind]["energy_left"] = remaining / capacity
                 classes[kind]["depleted"] = int(flat)
+                if self.scenario.battery.reserve > 0:
+                    classes[kind]["resting"] = int(resting)
+
+    def _charge(self, round: int) -> None:
+        """The last round's charging ([battery]): battery devices on their chargers in the
+        local charging hours, harvesters all the time; and the reserve they rest below."""
+        battery, period = self.scenario.battery, self.world.rounds.period
+        start, end = battery.charge_from, battery.charge_until
+        grid, regions, kinds = self.ledger.grid, self.placement.regions, self.placement.kinds
+        t = max(0, round - 1) * period  # the round the charge came in
+
+        def charging(region: int) -> bool:
+            if start == end:
+                return False
+            hour = grid.local_hour(region, t)
+            return start <= hour < end if start < end else hour >= start or hour < end
+
+        for index, meter in self.workload.meters():
+            if meter.profile.mains:
+                continue
+            meter.reserve = battery.reserve
+            watts = battery.harvest_w.get(kinds[index], 0.0)
+            if charging(int(regions[index])):
+                watts += battery.charge_w
+            if watts > 0 and round > 0:
+                meter.charge(watts * period)
 
     def _power_status(self) -> dict[str, Any]:
         """Per region: what its devices drew over the last round, its cap, its carbon rate
@@ -679,6 +706,8 @@ class Fleet:
     def _observe(self, round: int) -> None:
         """Publish one metrics row; end the run when done or out of rounds."""
         self.ledger.read(round * self.world.rounds.period, self.workload.meters())
+        if self.scenario.battery.active:
+            self._charge(round)
         self._fail(round)
         self._play_script(round)
         if self.detectors is not None:

@@ -337,6 +337,43 @@ class GridSection:
     )
 
 
+@dataclass(frozen=True)
+class BatterySection:
+    charge_from: float = rule(
+        0.0,
+        "local hour battery devices go on their chargers (overnight at home: 22)",
+        min=0.0,
+        max=24.0,
+    )
+    charge_until: float = rule(
+        0.0, "local hour they come off (7); equal to charge_from: no charging", min=0.0, max=24.0
+    )
+    charge_w: float = rule(
+        5.0,
+        "watts a charger puts into a battery (estimate: a USB charger, 5 V at 1 A)",
+        min=0.0,
+        max=1e4,
+    )
+    harvest_w: dict[str, float] = rule(
+        {}, "class -> watts it harvests all the time (a trickle: body heat, light)"
+    )
+    reserve: float = rule(
+        0.0,
+        "share of capacity below which a battery device rests (no work, no relaying) "
+        "until charged above twice it; 0 = work until flat",
+        min=0.0,
+        max=0.5,
+    )
+
+    @property
+    def active(self) -> bool:
+        return (
+            self.charge_from != self.charge_until
+            or any(v > 0 for v in self.harvest_w.values())
+            or self.reserve > 0
+        )
+
+
 # The sections every scenario has, whatever its workload; workloads add their own.
 COMMON_SECTIONS: dict[str, type] = {
     "run": RunSection,
@@ -348,6 +385,7 @@ COMMON_SECTIONS: dict[str, type] = {
     "faults": FaultsSection,
     "checkpoint": CheckpointSection,
     "grid": GridSection,
+    "battery": BatterySection,
     "devices": DevicesSection,
 }
 
@@ -369,6 +407,7 @@ class Scenario:
     faults: FaultsSection = field(default_factory=FaultsSection)
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
     grid: GridSection = field(default_factory=GridSection)
+    battery: BatterySection = field(default_factory=BatterySection)
     devices: DevicesSection = field(default_factory=DevicesSection)
     # The registered workloads' sections, by name: `scenario.learn` reads one of them.
     workloads: Mapping[str, Any] = field(
@@ -533,6 +572,14 @@ def _cross_check(s: Scenario) -> None:
             if region in seen:
                 raise ScenarioError(f"network.partitions: region {region!r} is in two groups")
             seen.add(region)
+    for kind, watts in s.battery.harvest_w.items():
+        if kind not in CLASSES:
+            raise ScenarioError(
+                f"battery.harvest_w.{kind}: unknown device class; allowed are "
+                f"{', '.join(CLASSES)}{did_you_mean(kind, CLASSES)}"
+            )
+        if not 0.0 <= watts <= 1e4:
+            raise ScenarioError(f"battery.harvest_w.{kind} = {watts:g}: watts in 0..10000")
     problems = check_grid(regions, s.grid)
     if problems:
         raise ScenarioError(problems[0])

@@ -66,5 +66,8 @@ def _batteries(classes: dict[str, Any]) -> Text:
         asleep = counts.get("asleep")
         if asleep:
             line.append(f" {figure(asleep)} asleep", "dim")
+        resting = counts.get("resting")
+        if resting:  # below their reserve ([battery] reserve)
+            line.append(f" {figure(resting)} resting", "yellow")
         line.append("  ")
     return line

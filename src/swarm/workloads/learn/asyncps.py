@@ -88,7 +88,7 @@ class AsyncCore(LearningCore):
 
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
         self.start_round(round)
-        if self.depleted:
+        if self.resting:
             return []
         if self.is_server:
             if self._started:
@@ -149,7 +149,7 @@ class AsyncCore(LearningCore):
         self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
     ) -> list[Send]:
         number = _round_of(body)
-        if self.depleted:
+        if self.resting:
             return []
         if self.is_server:
             if kind == "beat":

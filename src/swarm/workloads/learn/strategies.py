@@ -108,6 +108,11 @@ class LearningCore:
         """A device whose battery ran out neither trains nor talks any more."""
         return self.meter is not None and self.meter.depleted
 
+    @property
+    def resting(self) -> bool:
+        """Flat, or below its battery reserve ([battery] reserve): it does no work."""
+        return self.meter is not None and self.meter.resting
+
     def idle_round(self) -> None:
         if self.meter is not None:
             self.meter.idle(self.period)
@@ -201,7 +206,7 @@ class GossipLearningCore(LearningCore):
         the whole fleet's training runs as one batch before the first agent sends."""
         self._prepared = True
         self.start_round(round)
-        self._asleep = self.depleted
+        self._asleep = self.resting
         if not self._asleep:
             self.train(rng, defer=True)
 
@@ -237,7 +242,7 @@ class GossipLearningCore(LearningCore):
         if kind != "model":
             raise ProtocolViolation(f"gossip learning does not accept {kind!r}")
         _round_of(body)
-        if self.depleted:
+        if self.resting:
             return []
         payload = body.get("update")
         theirs = self.unpack(payload, self.size)
@@ -345,7 +350,7 @@ class FedAvgCore(LearningCore):
 
     def on_tick(self, round: int, rng: np.random.Generator) -> list[Send]:
         self.start_round(round)
-        if self.depleted:
+        if self.resting:
             return []
         if not self.is_aggregator:
             self.silent += 1
@@ -406,7 +411,7 @@ class FedAvgCore(LearningCore):
         self, round: int, src: int, kind: str, body: Any, rng: np.random.Generator
     ) -> list[Send]:
         number = _round_of(body)
-        if self.depleted:
+        if self.resting:
             return []
         if kind == "beat":
             if self.is_aggregator:

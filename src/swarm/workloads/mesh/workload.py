@@ -221,6 +221,9 @@ class MeshCore:
             return
         # Awake only if even the worst case keeps the mean draw within budget: then spent
         # <= budget x time at every round boundary (sleeping draws less than the budget).
+        if awake and self.meter.resting:  # below its reserve: the radio stays off
+            awake = False
+            self._ctx.awake[self.index] = False
         allowance = self.budget_w * (self.elapsed + period)
         if awake and self.budget_w > 0 and self.meter.spent_j + self.wake_cost > allowance:
             awake = False
