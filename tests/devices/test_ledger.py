@@ -112,3 +112,29 @@ def test_energy_adds_up_by_class_by_region_and_by_category(
         assert math.fsum(e["co2_g"] for e in table.values()) == pytest.approx(
             energy["co2_g"], rel=1e-9, abs=1e-12
         )
+
+
+def test_an_hourly_table_sets_each_local_hours_intensity() -> None:
+    day = [1.0] * 24
+    day[12] = 0.25  # noon
+    s = load("fleet", **{"grid.hourly": {"europe": day}, "grid.offset_h": {"europe": 2.0}})
+    grid = Grid.of(s.fleet.regions, s.grid)
+    europe = s.fleet.regions.index("europe")
+    assert grid.intensity(europe, 10 * 3600.0) == pytest.approx(481.0 * 0.25)  # 12:00 local
+    assert grid.intensity(europe, 11 * 3600.0) == 481.0
+    assert load("fleet", **{"grid.hourly": {"europe": day}}).to_toml().count("0.25") == 1
+
+
+@pytest.mark.parametrize(
+    ("hourly", "needle"),
+    [
+        ({"europe": [1.0] * 23}, "23 factors; a day needs 24"),
+        ({"europe": [1.0] * 23 + [-1.0]}, "factors must be 0..10"),
+        ({"atlantis": [1.0] * 24}, "the fleet has no region 'atlantis'"),
+    ],
+)
+def test_a_bad_hourly_table_is_one_line(hourly: dict, needle: str) -> None:
+    from swarm.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=needle):
+        load("fleet", **{"grid.hourly": hourly})

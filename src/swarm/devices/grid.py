@@ -5,7 +5,8 @@ intensity given in the scenario. With the `solar` profile the intensity dips aro
 region's local noon, as solar generation displaces fossil plants: at hour h of the local
 day it is base x (1 - solar_share x max(0, sin(pi (h - 6) / 12))), lowest at 12:00 and
 the base from 18:00 to 06:00. The local hour follows the simulated clock from
-`grid.start_h` (UTC at round 0) and the region's `grid.offset_h`.
+`grid.start_h` (UTC at round 0) and the region's `grid.offset_h`. A region may give its own
+day instead (`grid.hourly`): 24 factors on its base intensity, one per local hour.
 
 Mains-powered classes (a datacenter's GPUs) draw through a facility whose PUE multiplies
 what they spend; battery devices charge at home, PUE 1.
@@ -56,6 +57,7 @@ class Grid:
     start_h: float = 0.0
     pue: float = DEFAULT_PUE
     cap_w: Mapping[str, float] = field(default_factory=dict)  # region name -> watts
+    hourly: Mapping[int, Sequence[float]] = field(default_factory=dict)  # region -> 24 factors
 
     @classmethod
     def of(cls, regions: Sequence[str], section: Any) -> Grid:
@@ -76,6 +78,7 @@ class Grid:
             section.start_h,
             section.pue,
             dict(section.cap_w),
+            {regions.index(name): tuple(v) for name, v in section.hourly.items()},
         )
 
     def local_hour(self, region: int, t: float) -> float:
@@ -85,6 +88,9 @@ class Grid:
     def intensity(self, region: int, t: float) -> float:
         """gCO2e per kWh drawn in `region` at simulated second `t`."""
         base = self.base[region]
+        table = self.hourly.get(region)
+        if table is not None:  # the region's own day, hour by local hour
+            return base * table[int(self.local_hour(region, t)) % 24]
         if self.profile == "flat" or self.solar_share == 0.0:
             return base
         hour = self.local_hour(region, t)
@@ -129,7 +135,7 @@ def check(regions: Sequence[str], section: Any) -> list[str]:
     """What is wrong with a `[grid]` section for these regions, one line each."""
     problems = []
     known = grids()
-    for key in ("regions", "intensity", "offset_h", "cap_w"):
+    for key in ("regions", "intensity", "offset_h", "cap_w", "hourly"):
         table: Mapping[str, Any] = getattr(section, key)
         for name in table:
             if name not in regions:
@@ -144,6 +150,13 @@ def check(regions: Sequence[str], section: Any) -> list[str]:
     for name, value in section.intensity.items():
         if not 0.0 <= value <= 5000.0:
             problems.append(f"grid.intensity.{name} = {value:g}: must be 0..5000 gCO2/kWh")
+    for name, hours in section.hourly.items():
+        if len(hours) != 24:
+            problems.append(
+                f"grid.hourly.{name}: {len(hours)} factors; a day needs 24, one per local hour"
+            )
+        elif not all(0.0 <= h <= 10.0 for h in hours):
+            problems.append(f"grid.hourly.{name}: factors must be 0..10 (1 = the base intensity)")
     for name, value in section.cap_w.items():
         if not value > 0:
             problems.append(f"grid.cap_w.{name} = {value:g}: a power cap is watts above 0")

@@ -321,6 +321,11 @@ class GridSection:
     solar_share: float = rule(
         0.5, "solar: share of the intensity that midday sun displaces", min=0.0, max=1.0
     )
+    hourly: dict[str, list[float]] = rule(
+        {},
+        "region -> 24 factors on its intensity, hour by local hour (a table instead of "
+        "the profile: e.g. from a day of the grid's data)",
+    )
     offset_h: dict[str, float] = rule({}, "region -> hours ahead of UTC (its local time)")
     start_h: float = rule(0.0, "UTC hour of the day at round 0", min=0.0, max=24.0)
     cap_w: dict[str, float] = rule(

@@ -53,6 +53,7 @@ _TYPES: dict[str, Any] = {
     "list[list[str]]": list[list[str]],
     "dict[str, float]": dict[str, float],
     "dict[str, str]": dict[str, str],
+    "dict[str, list[float]]": dict[str, list[float]],
     "list[dict[str, Any]]": list[dict[str, Any]],
 }
 
@@ -88,6 +89,14 @@ def check(path: str, value: Any, spec: Field[Any]) -> Any:
         if type(value) is not list or not all(type(v) is dict for v in value):
             raise ScenarioError(f"{path} = {shown}: expected a list of tables ([[{path}]])")
         value = [dict(v) for v in value]
+    elif tp == dict[str, list[float]]:
+        ok = type(value) is dict and all(
+            type(v) is list and all(type(x) in (int, float) and math.isfinite(x) for x in v)
+            for v in value.values()
+        )
+        if not ok:
+            raise ScenarioError(f"{path} = {shown}: expected a table of name = [numbers]")
+        value = {k: [float(x) for x in v] for k, v in value.items()}
     elif tp == dict[str, str]:
         if type(value) is not dict or not all(type(v) is str for v in value.values()):
             raise ScenarioError(f'{path} = {shown}: expected a table of name = "name"')
