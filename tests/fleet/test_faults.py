@@ -362,3 +362,42 @@ def test_on_a_real_broker_failures_fire_wills_and_repaired_devices_reconnect(mos
     assert len(back) >= found["recoveries"] // 2
     assert summary["messages"]["received_foreign"] == 0  # no respawn taken for a replay
     assert summary["received_foreign_by_topic"] == {}
+
+
+def test_a_broker_restart_while_devices_fail_and_come_back_is_survived() -> None:
+    """Devices repaired while the broker is away keep trying to connect, as the others do,
+    and a device that crashed while disconnected does not count as a link still waiting
+    for the broker (the run used to end, 'lost the broker', after the grace)."""
+    import asyncio
+    import time
+
+    from swarm.broker.server import MosquittoServer
+    from swarm.fleet import Fleet
+
+    keys = {
+        **CHURN,
+        "fleet.count": 20,
+        "run.rounds": 60,  # 15 s: well past the 5 s grace after the restart
+        "gossip.period": 0.25,
+        "faults.process": "exponential",
+        "faults.mtbf_scale": 2e-8,  # a GPU every 3.6 s, 20 of them
+        "faults.repair_s": 0.5,
+    }
+    with MosquittoServer() as broker:
+        fleet = Fleet(load("fleet", **keys), broker_url=broker.url)
+
+        def restart(round: int) -> None:
+            if round == 8:
+                broker.stop()
+                time.sleep(1.0)
+                broker.start()
+
+        async def main() -> dict:
+            fleet.world.rounds.add("chaos", restart)
+            return await asyncio.wait_for(fleet.run(), 90)
+
+        summary = asyncio.run(main())
+    assert summary["complete"], summary.get("incomplete")
+    found = summary["results"]["reliability"]
+    assert found["failures"] >= 3 and found["recoveries"] >= 1
+    assert not [c for c in summary["crashes"] if "could not reconnect" in c["reason"]]

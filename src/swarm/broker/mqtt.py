@@ -485,8 +485,14 @@ class MqttTransport:
 
 
 def unreachable_for(links: list[MqttLink], now: float) -> float:
-    """Seconds the longest-lost of `links` has been disconnected (0: none is)."""
-    lost = [link.disconnected_since for link in links if link.disconnected_since is not None]
+    """Seconds the longest-lost of `links` has been disconnected (0: none is). A link
+    closed on purpose (its agent crashed, perhaps while the broker was away) no longer
+    waits for the broker, so it does not count."""
+    lost = [
+        link.disconnected_since
+        for link in links
+        if link.disconnected_since is not None and not link.closed
+    ]
     return now - min(lost) if lost else 0.0
 
 

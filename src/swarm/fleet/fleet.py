@@ -429,13 +429,22 @@ class Fleet:
 
     async def _reconnect(self, agent: GossipAgent) -> None:
         """Open a repaired or new device's MQTT client (what it sends meanwhile waits in
-        its queue); say it is back, or crash it with the broker's answer."""
-        try:
-            link: Any = agent.link  # an MqttLink: it connects when opened
-            await link.open(timeout=self.scenario.broker.grace)
-        except Exception as exc:  # the broker refused or is gone: the device stays down
-            agent.crash(f"could not reconnect: {exc}")
-            return
+        its queue) and say it is back. While the broker is away it tries again, as the
+        other clients do; refused for twice broker.grace, the device stays down, crashed
+        with the broker's answer."""
+        loop = asyncio.get_running_loop()
+        grace = self.scenario.broker.grace
+        deadline = loop.time() + 2 * grace
+        link: Any = agent.link  # an MqttLink: it connects when opened
+        while True:
+            try:
+                await link.open(timeout=grace)
+                break
+            except Exception as exc:  # the broker refused or is gone
+                if loop.time() >= deadline or link.closed:
+                    agent.crash(f"could not reconnect: {exc}")
+                    return
+                await asyncio.sleep(min(1.0, grace / 4))
         self._rejoined(agent.id)
 
     def _detect(self, agent: GossipAgent) -> None:
