@@ -108,7 +108,6 @@ class Controller:
         self.refused = 0
         self.limited = 0  # dropped for coming faster than CONTROLS_PER_SECOND
         self._crash_draws = 0
-        self._chosen: list[Agent] = []  # the agents the last crash or slow-down drew
         self._second = -1
         self._in_second = 0
 
@@ -193,8 +192,10 @@ class Controller:
             raise ControlError(f"inject: all {roster.count} Sybil identities are in already")
         return f"{len(woken)} Sybils joined ({roster.dormant()} dormant left)"
 
-    def _pick(self, what: str, fraction: float, kind: str | None, region: str | None) -> str:
-        """Apply `what` to a seeded draw of that share of the live honest agents."""
+    def _pick(
+        self, what: str, fraction: float, kind: str | None, region: str | None
+    ) -> tuple[list[Agent], str]:
+        """A seeded draw of that share of the live honest agents, and a line saying so."""
         fleet = self.fleet
         honest = fleet.honest_agents()
         if kind is not None and kind not in {a.kind for a in honest}:
@@ -216,19 +217,19 @@ class Controller:
         rng = generator(fleet.scenario.run.seed, Stream.CONTROL, self._crash_draws)
         self._crash_draws += 1
         k = max(1, round(fraction * len(candidates)))
-        self._chosen = [candidates[int(i)] for i in np.sort(rng.choice(len(candidates), k, False))]
+        chosen = [candidates[int(i)] for i in np.sort(rng.choice(len(candidates), k, False))]
         where = " ".join(p for p in (kind, region) if p) or "the fleet"
-        return f"{k} of {len(candidates)} live agents in {where}"
+        return chosen, f"{k} of {len(candidates)} live agents in {where}"
 
     def _crash(self, fraction: float, kind: str | None, region: str | None) -> str:
-        picked = self._pick("crash", fraction, kind, region)
-        for agent in self._chosen:
+        chosen, picked = self._pick("crash", fraction, kind, region)
+        for agent in chosen:
             agent.crash("control: crash")
         return "crashed " + picked
 
     def _slow(self, fraction: float, factor: float, kind: str | None, region: str | None) -> str:
-        picked = self._pick("slow", fraction, kind, region)
-        took = [self.fleet.slow_down(agent.index, factor) for agent in self._chosen]
+        chosen, picked = self._pick("slow", fraction, kind, region)
+        took = [self.fleet.slow_down(agent.index, factor) for agent in chosen]
         if not any(took):
             raise ControlError("slow: this workload does not model compute time (learn does)")
         return f"{factor:g}x slower: " + picked
