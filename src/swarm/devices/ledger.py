@@ -53,7 +53,6 @@ class Ledger:
         self.power_w: dict[int, float] = {}  # region -> facility watts, last interval
         self.peak_w: dict[int, float] = {}  # region -> the highest of those so far
         self.co2_rate: dict[int, float] = {}  # region -> grams of CO2e per second, the same
-        self._by_region: dict[int, float] = {}  # region -> grams so far
         self._last_t = 0.0
 
     def read(self, t: float, meters: Iterable[tuple[int, EnergyMeter]]) -> None:
@@ -62,25 +61,22 @@ class Ledger:
         since = self._last_t
         span = t - since
         drawn: dict[int, float] = {}  # region -> facility joules this interval
-        grams_before = dict(self._by_region)
+        emitted: dict[int, float] = {}  # region -> grams this interval
         for index, meter in meters:
             seen = self._seen.get(index)
             before: dict[str, float] | None = None
             if seen is not None:
                 old, before = seen
                 if old is not meter:  # a new core for this device: close the old meter
-                    self._take(index, old.by_category(), before, span, since, drawn)
+                    self._take(index, old.by_category(), before, span, since, drawn, emitted)
                     self._retire(index, old)
                     before = None
             now = meter.by_category()
-            self._take(index, now, before, span, since, drawn)
+            self._take(index, now, before, span, since, drawn, emitted)
             self._seen[index] = (meter, now)
         if span > 0:
             self.power_w = {region: joules / span for region, joules in drawn.items()}
-            self.co2_rate = {
-                region: (grams - grams_before.get(region, 0.0)) / span
-                for region, grams in self._by_region.items()
-            }
+            self.co2_rate = {region: grams / span for region, grams in emitted.items()}
             for region, watts in self.power_w.items():
                 self.peak_w[region] = max(self.peak_w.get(region, 0.0), watts)
         self._last_t = t
@@ -93,8 +89,10 @@ class Ledger:
         span: float,
         since: float,
         drawn: dict[int, float],
+        emitted: dict[int, float],
     ) -> None:
-        """One device's interval: its idle joules at once, the rest through its backlog."""
+        """One device's interval: its idle joules at once, the rest through its backlog;
+        added to its region's facility joules (`drawn`) and grams (`emitted`)."""
         idle = now["idle"] - (before["idle"] if before is not None else 0.0)
         active = math.fsum(now[c] for c in CATEGORIES if c != "idle")
         if before is not None:
@@ -104,8 +102,8 @@ class Ledger:
         taken = backlog if rate is None else min(backlog, rate * span)
         self._backlog[index] = backlog - taken
         joules = idle + taken
-        self._book(index, joules, since)
         region = self.regions[index]
+        emitted[region] = emitted.get(region, 0.0) + self._book(index, joules, since)
         factor = self.grid.pue if self.mains.get(self.kinds[index], False) else 1.0
         drawn[region] = drawn.get(region, 0.0) + joules * factor
 
@@ -120,14 +118,15 @@ class Ledger:
             self._book(index, joules, t)
         self._backlog = {}
 
-    def _book(self, index: int, joules: float, t: float) -> None:
+    def _book(self, index: int, joules: float, t: float) -> float:
+        """Price `joules` of device `index` at `t`; the grams."""
         if joules <= 0.0:
-            return
+            return 0.0
         kind, region = self.kinds[index], self.regions[index]
         grams = self.grid.grams(joules, region, t, self.mains.get(kind, False))
         key = (kind, region)
         self.grams[key] = self.grams.get(key, 0.0) + grams
-        self._by_region[region] = self._by_region.get(region, 0.0) + grams
+        return grams
 
     def _retire(self, index: int, meter: EnergyMeter) -> None:
         key = (self.kinds[index], self.regions[index])
