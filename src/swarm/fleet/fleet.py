@@ -26,6 +26,7 @@ from swarm.broker.url import redact
 from swarm.clock import VirtualTimeLoop
 from swarm.devices.grid import CapError, Grid, throttles
 from swarm.devices.ledger import Ledger
+from swarm.devices.profiles import DeviceProfile
 from swarm.fleet import faults, fleetmap, observe
 from swarm.fleet.agent import Agent, AgentState, World
 from swarm.fleet.attack import attack_partial
@@ -208,7 +209,7 @@ class Fleet:
             scenario.fleet.regions,
             {k: p.mains for k, p in profiles.items()},
         )
-        self._throttle = self._caps(scenario)  # after the ledger: it learns the draw rates
+        self._throttle = self._caps(scenario, profiles)  # after the ledger: it gets the rates
         self.wall_time = 0.0
         self.sim_time = 0.0
         self._published = 0
@@ -230,13 +231,12 @@ class Fleet:
             kind = self.placement.kinds[i]
             self._kind_totals[kind] = self._kind_totals.get(kind, 0) + 1
 
-    def _caps(self, scenario: Scenario) -> dict[int, float]:
+    def _caps(self, scenario: Scenario, profiles: dict[str, DeviceProfile]) -> dict[int, float]:
         """Regions' power caps ([grid] cap_w): each capped region's throttle, the local
         devices there slowed by it, and the ledger told how fast they may draw."""
         caps = scenario.grid.cap_w
         if not caps:
             return {}
-        profiles = scenario.profiles()
         kinds, regions = self.placement.kinds, self.placement.regions
         devices = [
             (
@@ -672,7 +672,7 @@ class Fleet:
                     "co2_g_per_h": ledger.co2_rate.get(r, 0.0) * 3600.0,
                     "intensity": ledger.grid.intensity(r, now),
                 }
-                for r in sorted({int(x) for x in self.placement.regions[: self.roster.honest]})
+                for r in sorted(set(self.ledger.regions[: self.roster.honest]))
             }
         }
 
@@ -873,8 +873,8 @@ class Fleet:
 
     def partial_results(self) -> Partial:
         part = self.workload.partial_results()
+        end = max(0, self.world.rounds.round) * self.world.rounds.period
         if faults.active(self.scenario):
-            end = max(0, self.world.rounds.round) * self.world.rounds.period
             # After the run every agent is stopped: "alive" means "not crashed", and there.
             alive = sum(
                 a.state is not AgentState.CRASHED and a.index not in self._join_at
@@ -889,7 +889,6 @@ class Fleet:
             )
         if self.detectors is not None:
             part["detection"] = self.detectors.partial()
-        end = max(0, self.world.rounds.round) * self.world.rounds.period
         self.ledger.read(end, self.workload.meters())
         self.ledger.flush(end)
         ledger = self.ledger.partial()
