@@ -136,20 +136,33 @@ def finish(
         raise RunIncomplete(why)
 
 
+def _rerun(
+    summary: dict[str, Any], scenario: Scenario, overrides: dict[str, Any], what: str
+) -> dict[str, Any] | None:
+    """The results of `scenario` with "section.key" `overrides` (embedded, same seed, no
+    comparisons of its own); None, and the summary marked incomplete, if it was cut short
+    (e.g. Ctrl-C during the comparison: the run itself is kept)."""
+    data = scenario.to_dict()
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".", 1)
+        data[section] = {**data[section], key: value}
+    try:
+        return run_scenario(from_dict(data), variants=False)["results"]
+    except RunIncomplete as exc:
+        summary["complete"] = False
+        summary["incomplete"] = f"{exc} ({what}, for comparison)"
+        return None
+
+
 def compare_clean(summary: dict[str, Any], scenario: Scenario) -> None:
     """Run `scenario` without Sybils (embedded, same seed) and add its figures."""
     if not scenario.sybil.count or not scenario.sybil.compare_clean:
         return
-    data = scenario.to_dict()
-    data["sybil"] = {**data["sybil"], "count": 0}
     # the same faults, but no Sybil to let in
-    script = [e for e in data["faults"]["script"] if e.get("command") != "inject"]
-    data["faults"] = {**data["faults"], "script": script}
-    try:
-        clean = run_scenario(from_dict(data))["results"]
-    except RunIncomplete as exc:  # e.g. Ctrl-C during the comparison: keep the attacked run
-        summary["complete"] = False
-        summary["incomplete"] = f"{exc} (the run without Sybils, for comparison)"
+    script = [e for e in scenario.faults.script if e.get("command") != "inject"]
+    overrides = {"sybil.count": 0, "faults.script": script}
+    clean = _rerun(summary, scenario, overrides, "the run without Sybils")
+    if clean is None:
         return
     attacked = summary["results"]
     keys = workloads.spec(scenario.fleet.workload).clean_keys
@@ -164,24 +177,17 @@ def compare_variants(summary: dict[str, Any], scenario: Scenario) -> None:
     """Run the workload's variants of `scenario` (embedded, same seed), and put what they
     measured beside the run's own: `results.variants.<label>`, with the carbon and the
     energy when the devices are metered, and the change of carbon."""
-    variants = workloads.spec(scenario.fleet.workload).variants(scenario)
+    spec = workloads.spec(scenario.fleet.workload)
+    variants = spec.variants(scenario)
     if not variants:
         return
-    keys = workloads.spec(scenario.fleet.workload).variant_keys
     results = summary["results"]
     found: dict[str, Any] = {}
     for label, overrides in variants.items():
-        data = scenario.to_dict()
-        for dotted, value in overrides.items():
-            section, key = dotted.split(".", 1)
-            data[section] = {**data[section], key: value}
-        try:
-            other = run_scenario(from_dict(data), variants=False)["results"]
-        except RunIncomplete as exc:  # e.g. Ctrl-C during a variant: keep the run itself
-            summary["complete"] = False
-            summary["incomplete"] = f"{exc} (the variant {label!r}, for comparison)"
+        other = _rerun(summary, scenario, overrides, f"the variant {label!r}")
+        if other is None:
             return
-        entry = {key: other[key] for key in keys if key in other}
+        entry = {key: other[key] for key in spec.variant_keys if key in other}
         mine_t, theirs_t = results.get("time_to_accuracy"), other.get("time_to_accuracy")
         if mine_t is not None and theirs_t is not None:  # how much later (or sooner) we got there
             entry["time_to_accuracy_change_s"] = mine_t - theirs_t
