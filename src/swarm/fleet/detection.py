@@ -17,6 +17,7 @@ seen, which for a crash by a live control message is the one after it.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -168,9 +169,13 @@ def results(scenario: Scenario, members: int, parts: Sequence[dict[str, Any]]) -
     latency = [period - down for (_, down), period in first.items()]
     confirm = [period - down for (_, down), period in confirmed.items()]
     # The analysis for each crash: the live members each pick one target uniformly.
+    # Members down at x: episodes begun by x less those ended by x (an episode ends after
+    # it begins), counted by bisection rather than a scan per crash.
+    downs = sorted(d for _, d, _ in episodes)
+    backs = sorted(b for _, _, b in episodes if b >= 0)
     expected = []
     for _, down, _ in episodes:
-        live = members - sum(1 for _, d, b in episodes if d <= down and (b < 0 or down < b))
+        live = members - (bisect_right(downs, down) - bisect_right(backs, down))
         if live >= 1 and members >= 2:
             miss = (1.0 - 1.0 / (members - 1)) ** live
             expected.append(1.0 / (1.0 - miss))
