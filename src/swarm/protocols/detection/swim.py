@@ -297,10 +297,7 @@ class Swim:
 
     def _body(self, **fields: Any) -> dict[str, Any]:
         updates: list[list[Any]] = []
-        pending = self._updates
-        if not pending:
-            return {**fields, "updates": updates}
-        for member, (kind, incarnation, left) in list(islice(pending.items(), MAX_UPDATES)):
+        for member, (kind, incarnation, left) in list(islice(self._updates.items(), MAX_UPDATES)):
             updates.append([kind, member, incarnation])
             if left <= 1:
                 del self._updates[member]
