@@ -61,7 +61,6 @@ MESH = wire.register_kind("mesh", SPEC.codes["mesh"])  # the one message kind of
 COMPONENTS = 3
 # estimate: asleep, an earbud keeps its clock and a motion or temperature sensor running at
 # tens of µW; 1% of the 3 mW idle draw of the hearable profile is 30 µW.
-# the share of idle_w a sleeping device draws: swarm.workloads.mesh.section.SLEEP_SHARE
 # The swarm envelope around a body (version, kind code, sender index, sequence, time in
 # microseconds, hops): 14 bytes for agent 150's 300th message at t = 120 s, measured
 # with wire.pack (11 to 17 over a run's range of indices, counters and times).
