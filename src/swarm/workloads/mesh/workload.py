@@ -59,8 +59,6 @@ __all__ = [
 MESH = wire.register_kind("mesh", SPEC.codes["mesh"])  # the one message kind of this workload
 # Plane waves summed into the field; few enough to stay smooth, enough to not look flat.
 COMPONENTS = 3
-# estimate: asleep, an earbud keeps its clock and a motion or temperature sensor running at
-# tens of µW; 1% of the 3 mW idle draw of the hearable profile is 30 µW.
 # The swarm envelope around a body (version, kind code, sender index, sequence, time in
 # microseconds, hops): 14 bytes for agent 150's 300th message at t = 120 s, measured
 # with wire.pack (11 to 17 over a run's range of indices, counters and times).
